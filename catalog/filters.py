@@ -1,0 +1,264 @@
+"""The catalog filter: parsed from the URL's query string, applied as one Q object.
+
+The whole filter state lives in the URL so that a link reproduces a view, Back works, and a
+"Select all" can freeze the exact filter it was pressed under (see Selection).
+
+Query-string parameters:
+    dataset      dataset id (always ANDed: it scopes the view)
+    key, key_op  global key `contains` / `startswith`
+    f, op, v, v2 repeated, aligned: metadata field, operator (eq, contains, in, range), value(s)
+    combine      `and` (default) / `or` between the key and metadata conditions
+    sort         `newest` (default) / `key`
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from .models import DataRow, Dataset, MetadataField
+
+OPERATORS = {
+    "eq": "equals",
+    "contains": "contains",
+    "in": "is any of",
+    "range": "between",
+}
+KEY_OPERATORS = {"contains": "contains", "startswith": "starts with"}
+SORTS = {"newest": "Newest first", "key": "Global key A→Z"}
+# Parameters that are not part of the filter itself (paging, UI state).
+NON_FILTER_PARAMS = {"after", "page_size", "conditions"}
+
+BUILTIN_FIELDS = {"folder": MetadataField.Kind.STRING}
+
+
+class FilterError(ValueError):
+    pass
+
+
+@dataclass
+class Condition:
+    field: str
+    op: str
+    value: str
+    value2: str = ""
+    error: str = ""
+
+
+@dataclass
+class CatalogFilter:
+    dataset_id: int | None = None
+    key: str = ""
+    key_op: str = "contains"
+    conditions: list[Condition] = field(default_factory=list)
+    combine: str = "and"
+    sort: str = "newest"
+    errors: list[str] = field(default_factory=list)
+
+    # 1. parse ----------------------------------------------------------------------------
+    @classmethod
+    def from_querydict(cls, params: QueryDict) -> CatalogFilter:
+        flt = cls()
+        dataset = params.get("dataset", "").strip()
+        if dataset:
+            if dataset.isdigit():
+                flt.dataset_id = int(dataset)
+            else:
+                flt.errors.append(f"Dataset '{dataset}' is not a dataset id.")
+        flt.key = params.get("key", "").strip()
+        flt.key_op = params.get("key_op", "contains")
+        if flt.key_op not in KEY_OPERATORS:
+            flt.errors.append(f"Unknown global-key operator '{flt.key_op}'.")
+            flt.key_op = "contains"
+        flt.combine = "or" if params.get("combine") == "or" else "and"
+        flt.sort = params.get("sort", "newest")
+        if flt.sort not in SORTS:
+            flt.errors.append(f"Unknown sort '{flt.sort}'.")
+            flt.sort = "newest"
+        fields, ops, values, values2 = (params.getlist(n) for n in ("f", "op", "v", "v2"))
+        for i, name in enumerate(fields):
+            name = name.strip()
+            op = ops[i] if i < len(ops) else "eq"
+            value = (values[i] if i < len(values) else "").strip()
+            value2 = (values2[i] if i < len(values2) else "").strip()
+            if not name or (not value and not value2):
+                continue  # an empty condition row in the form
+            cond = Condition(name, op, value, value2)
+            if op not in OPERATORS:
+                cond.error = f"Unknown operator '{op}' for field '{name}'."
+            flt.conditions.append(cond)
+        return flt
+
+    @property
+    def field_kinds(self) -> dict[str, str]:
+        kinds: dict[str, str] = dict(BUILTIN_FIELDS)
+        qs = MetadataField.objects.all()
+        if self.dataset_id:
+            qs = qs.filter(dataset_id=self.dataset_id)
+        for name, kind in qs.values_list("name", "kind"):
+            kinds.setdefault(name, kind)
+        return kinds
+
+    # 2. apply ----------------------------------------------------------------------------
+    def q(self) -> Q:
+        """The rows this filter matches, as one Q (conditions with errors are left out and
+        reported in `errors`)."""
+        kinds = self.field_kinds
+        parts: list[Q] = []
+        if self.key:
+            lookup = "global_key__startswith" if self.key_op == "startswith" else "global_key__icontains"
+            parts.append(Q(**{lookup: self.key}))
+        for cond in self.conditions:
+            if cond.error:
+                continue
+            if cond.field not in kinds:
+                cond.error = f"Unknown metadata field '{cond.field}'."
+                continue
+            try:
+                parts.append(condition_q(cond, kinds.get(cond.field, MetadataField.Kind.STRING)))
+            except FilterError as exc:
+                cond.error = str(exc)
+        self.errors.extend(c.error for c in self.conditions if c.error)
+        combined = Q()
+        for part in parts:
+            combined = (combined | part) if (self.combine == "or" and combined) else (combined & part)
+        if self.dataset_id:
+            combined = Q(dataset_id=self.dataset_id) & combined
+        return combined
+
+    def queryset(self) -> QuerySet[DataRow]:
+        return DataRow.objects.filter(self.q())
+
+    @property
+    def ordering(self) -> list[str]:
+        return ["global_key", "id"] if self.sort == "key" else ["-id"]
+
+    # 3. keyset pagination ----------------------------------------------------------------
+    def cursor_for(self, row: DataRow) -> str:
+        payload = [row.global_key, row.pk] if self.sort == "key" else [row.pk]
+        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+    def after_q(self, cursor: str) -> Q:
+        """Rows strictly after `cursor` in this filter's order (keyset: no OFFSET)."""
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+            raise FilterError(f"Page cursor '{cursor}' is not valid.") from exc
+        if self.sort == "key":
+            if not (isinstance(payload, list) and len(payload) == 2):
+                raise FilterError(f"Page cursor '{cursor}' is not valid.")
+            key, pk = str(payload[0]), int(payload[1])
+            return Q(global_key__gt=key) | Q(global_key=key, id__gt=pk)
+        if not (isinstance(payload, list) and len(payload) == 1):
+            raise FilterError(f"Page cursor '{cursor}' is not valid.")
+        return Q(id__lt=int(payload[0]))
+
+    def between_q(self, first: DataRow, second: DataRow) -> Q:
+        """Rows from `first` to `second` inclusive in this filter's order (shift-click)."""
+        if self.sort == "key":
+            lo, hi = sorted([(first.global_key, first.pk), (second.global_key, second.pk)])
+            after_lo = Q(global_key__gt=lo[0]) | Q(global_key=lo[0], id__gte=lo[1])
+            before_hi = Q(global_key__lt=hi[0]) | Q(global_key=hi[0], id__lte=hi[1])
+            return after_lo & before_hi
+        lo_id, hi_id = sorted([first.pk, second.pk])
+        return Q(id__gte=lo_id, id__lte=hi_id)
+
+    # 4. serialize ------------------------------------------------------------------------
+    def to_querystring(self) -> str:
+        qd = QueryDict(mutable=True)
+        if self.dataset_id:
+            qd["dataset"] = str(self.dataset_id)
+        if self.key:
+            qd["key"] = self.key
+            qd["key_op"] = self.key_op
+        for cond in self.conditions:
+            qd.appendlist("f", cond.field)
+            qd.appendlist("op", cond.op)
+            qd.appendlist("v", cond.value)
+            qd.appendlist("v2", cond.value2)
+        if self.combine != "and":
+            qd["combine"] = self.combine
+        if self.sort != "newest":
+            qd["sort"] = self.sort
+        return qd.urlencode()
+
+    def describe(self) -> str:
+        """A short human sentence of the filter, for the selection bar and job history."""
+        parts = []
+        if self.key:
+            parts.append(f"global key {KEY_OPERATORS[self.key_op]} “{self.key}”")
+        for c in self.conditions:
+            if c.op == "range":
+                parts.append(f"{c.field} between {c.value or '…'} and {c.value2 or '…'}")
+            else:
+                parts.append(f"{c.field} {OPERATORS.get(c.op, c.op)} “{c.value}”")
+        text = f" {self.combine.upper()} ".join(parts) if parts else "all rows"
+        if self.dataset_id:
+            name = Dataset.objects.filter(pk=self.dataset_id).values_list("name", flat=True).first()
+            text = f"{text} in dataset {name or self.dataset_id}"
+        return text
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.dataset_id or self.key or self.conditions)
+
+
+def parse_number(value: str, field_name: str) -> float:
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise FilterError(f"Field '{field_name}' is a number; '{value}' is not.") from exc
+
+
+def normalize_datetime(value: str, field_name: str = "") -> str:
+    """ISO text → the canonical UTC form stored in metadata ("2024-05-01T10:00:00Z"), so
+    that string comparison in the database orders datetimes correctly."""
+    parsed: datetime | None = parse_datetime(value)
+    if parsed is None:
+        day = parse_date(value)
+        if day is not None:
+            parsed = datetime(day.year, day.month, day.day)
+    if parsed is None:
+        raise FilterError(f"Field '{field_name}' is a date/time; '{value}' is not (use e.g. 2024-05-01 or 2024-05-01T10:00).")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _typed(value: str, kind: str, field_name: str) -> Any:
+    if kind == MetadataField.Kind.NUMBER:
+        return parse_number(value, field_name)
+    if kind == MetadataField.Kind.DATETIME:
+        return normalize_datetime(value, field_name)
+    return value
+
+
+def condition_q(cond: Condition, kind: str) -> Q:
+    key = f"metadata__{cond.field}"
+    if cond.op == "contains":
+        return Q(**{f"{key}__icontains": cond.value})
+    if cond.op == "in":
+        values = [v.strip() for v in cond.value.split(",") if v.strip()]
+        if not values:
+            raise FilterError(f"Give at least one value for '{cond.field}' is any of.")
+        return Q(**{f"{key}__in": [_typed(v, kind, cond.field) for v in values]})
+    if cond.op == "range":
+        if kind not in (MetadataField.Kind.NUMBER, MetadataField.Kind.DATETIME):
+            raise FilterError(f"Field '{cond.field}' is a {kind}; a range needs a number or date/time field.")
+        q = Q()
+        if cond.value:
+            q &= Q(**{f"{key}__gte": _typed(cond.value, kind, cond.field)})
+        if cond.value2:
+            q &= Q(**{f"{key}__lte": _typed(cond.value2, kind, cond.field)})
+        return q
+    return Q(**{key: _typed(cond.value, kind, cond.field)})

@@ -1,0 +1,139 @@
+"""Selection services: every change to a curator's selection goes through here.
+
+The browser never ships a list of ids for "Select all": the server keeps the frozen filter
+plus per-row exclusions and inclusions (see models.Selection), and resolves it on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max, Q, QuerySet
+from django.http import QueryDict
+
+from .filters import CatalogFilter, FilterError
+from .models import DataRow, Selection, SelectionItem
+
+
+def get_selection(user: AbstractBaseUser) -> Selection:
+    selection, _ = Selection.objects.get_or_create(user=user)
+    return selection
+
+
+def frozen_filter(selection: Selection) -> CatalogFilter:
+    return CatalogFilter.from_querydict(QueryDict(selection.filter_query))
+
+
+def _base_q(selection: Selection) -> Q | None:
+    """Rows covered by the frozen Select all (before exclusions), or None without one."""
+    if not selection.select_all:
+        return None
+    q = frozen_filter(selection).q()
+    return q & Q(id__lte=selection.max_row_id or 0)
+
+
+def selected_rows(selection: Selection) -> QuerySet[DataRow]:
+    """Every selected data row, resolved on the server."""
+    included = SelectionItem.objects.filter(selection=selection, kind=SelectionItem.Kind.INCLUDE).values("data_row_id")
+    base = _base_q(selection)
+    if base is None:
+        return DataRow.objects.filter(id__in=included)
+    excluded = SelectionItem.objects.filter(selection=selection, kind=SelectionItem.Kind.EXCLUDE).values("data_row_id")
+    return DataRow.objects.filter((base & ~Q(id__in=excluded)) | Q(id__in=included))
+
+
+def selection_count(selection: Selection) -> int:
+    return selected_rows(selection).count()
+
+
+def selected_ids_among(selection: Selection, row_ids: Iterable[int]) -> set[int]:
+    """Which of these (visible) rows are selected: used to render the grid's checkboxes."""
+    ids = list(row_ids)
+    if not ids:
+        return set()
+    return set(selected_rows(selection).filter(id__in=ids).values_list("id", flat=True))
+
+
+def _in_base(selection: Selection, row_ids: list[int]) -> set[int]:
+    base = _base_q(selection)
+    if base is None:
+        return set()
+    return set(DataRow.objects.filter(base, id__in=row_ids).values_list("id", flat=True))
+
+
+def _set_rows(selection: Selection, row_ids: list[int], *, selected: bool) -> None:
+    """Mark rows selected or not, keeping the include/exclude items minimal."""
+    in_base = _in_base(selection, row_ids)
+    SelectionItem.objects.filter(selection=selection, data_row_id__in=row_ids).delete()
+    if selected:
+        wanted = [i for i in row_ids if i not in in_base]
+        kind = SelectionItem.Kind.INCLUDE
+    else:
+        wanted = [i for i in row_ids if i in in_base]
+        kind = SelectionItem.Kind.EXCLUDE
+    SelectionItem.objects.bulk_create(
+        [SelectionItem(selection=selection, data_row_id=i, kind=kind) for i in wanted],
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+
+
+def set_row_selected(user: AbstractBaseUser, row: DataRow, *, selected: bool) -> Selection:
+    """Tick or un-tick one row; it becomes the anchor of the next shift-click."""
+    with transaction.atomic():
+        selection = get_selection(user)
+        _set_rows(selection, [row.pk], selected=selected)
+        selection.anchor_row_id = row.pk
+        selection.save(update_fields=["anchor_row_id", "updated_at"])
+    return selection
+
+
+def select_range(user: AbstractBaseUser, target: DataRow, params: QueryDict, *, selected: bool = True) -> Selection:
+    """Shift-click: every row between the anchor (last clicked) and `target` in the order
+    and filter the curator is looking at, including rows not loaded in the browser yet."""
+    flt = CatalogFilter.from_querydict(params)
+    with transaction.atomic():
+        selection = get_selection(user)
+        anchor = DataRow.objects.filter(pk=selection.anchor_row_id).first() if selection.anchor_row_id else None
+        if anchor is None:
+            ids = [target.pk]
+        else:
+            ids = list(flt.queryset().filter(flt.between_q(anchor, target)).values_list("id", flat=True))
+            if target.pk not in ids:
+                ids.append(target.pk)
+        _set_rows(selection, ids, selected=selected)
+        selection.anchor_row_id = target.pk
+        selection.save(update_fields=["anchor_row_id", "updated_at"])
+    return selection
+
+
+def select_all(user: AbstractBaseUser, params: QueryDict) -> Selection:
+    """Select every row matching the filter, now: the filter is frozen together with the
+    newest row id, so rows imported later are not swept in."""
+    flt = CatalogFilter.from_querydict(params)
+    flt.q()  # validates conditions
+    if flt.errors:
+        raise FilterError("Fix the filter before selecting all: " + " ".join(flt.errors))
+    with transaction.atomic():
+        selection = get_selection(user)
+        SelectionItem.objects.filter(selection=selection).delete()
+        selection.select_all = True
+        selection.filter_query = flt.to_querystring()
+        selection.max_row_id = DataRow.objects.aggregate(m=Max("id"))["m"] or 0
+        selection.anchor_row_id = None
+        selection.save()
+    return selection
+
+
+def clear_selection(user: AbstractBaseUser) -> Selection:
+    with transaction.atomic():
+        selection = get_selection(user)
+        SelectionItem.objects.filter(selection=selection).delete()
+        selection.select_all = False
+        selection.filter_query = ""
+        selection.max_row_id = None
+        selection.anchor_row_id = None
+        selection.save()
+    return selection

@@ -1,0 +1,13 @@
+"""Test settings: only what tests need differs from curio.settings."""
+
+import tempfile
+from pathlib import Path
+
+from curio.settings import *  # noqa: F403
+from curio.settings import Q_CLUSTER
+
+# Each test run writes originals and thumbnails to a throw-away folder.
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="curio-test-media-"))
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Unit tests run django-q2 tasks inline; the integration tests start a real qcluster.
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}

@@ -1,0 +1,83 @@
+/* Curio's small amount of plain JS: what a browser must do itself.
+ *
+ * Grid selection: a click ticks one row; a shift-click ticks every row between the last
+ * clicked row and this one. The server is the source of truth (it resolves the range in
+ * the current filter and order, also over rows not loaded yet); here we only mirror the
+ * result on the checkboxes that are on screen. */
+(function () {
+  "use strict";
+
+  let anchorId = null;
+
+  function results() { return document.getElementById("results"); }
+  function tiles() { return Array.from(document.querySelectorAll("#grid .tile")); }
+  function setTile(tile, checked) {
+    const box = tile.querySelector(".select-row");
+    if (box) box.checked = checked;
+    tile.classList.toggle("selected", checked);
+  }
+
+  function post(url, values, source) {
+    return htmx.ajax("POST", url, {
+      source: source,
+      values: values,
+      target: "#selection-bar",
+      swap: "outerHTML",
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    const box = event.target.closest && event.target.closest("#grid .select-row");
+    if (!box) return;
+    const tile = box.closest(".tile");
+    const rowId = tile.dataset.rowId;
+    const checked = box.checked;
+    const all = tiles();
+    if (event.shiftKey && anchorId !== null) {
+      const from = all.findIndex((t) => t.dataset.rowId === anchorId);
+      const to = all.indexOf(tile);
+      if (from !== -1) {
+        const [lo, hi] = from < to ? [from, to] : [to, from];
+        for (let i = lo; i <= hi; i++) setTile(all[i], checked);
+      }
+      post("/selection/range/", {
+        row: rowId,
+        selected: checked ? "1" : "0",
+        filter_qs: results().dataset.filterQs,
+      }, box);
+    } else {
+      setTile(tile, checked);
+      post("/selection/toggle/", { row: rowId, selected: checked ? "1" : "0" }, box);
+    }
+    anchorId = rowId;
+  });
+
+  // The script is deferred, so <body> exists; htmx dispatches HX-Trigger events on it.
+  document.body.addEventListener("selectionChanged", onSelectionChanged);
+  document.body.addEventListener("curioError", function (event) {
+    toast(event.detail.message, "error");
+  });
+
+  function onSelectionChanged(event) {
+    const detail = event.detail || {};
+    if (detail.action === "all") tiles().forEach((t) => setTile(t, true));
+    if (detail.action === "clear") { tiles().forEach((t) => setTile(t, false)); anchorId = null; }
+  }
+
+  function toast(message, level) {
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    const item = document.createElement("div");
+    item.className = "toast toast-" + (level || "info");
+    item.setAttribute("role", level === "error" ? "alert" : "status");
+    item.textContent = message;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "link";
+    close.textContent = "Dismiss";
+    close.addEventListener("click", () => item.remove());
+    item.appendChild(close);
+    box.appendChild(item);
+  }
+  window.curioToast = toast;
+})();
