@@ -11,3 +11,10 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="curio-test-media-"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Unit tests run django-q2 tasks inline; the integration tests start a real qcluster.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    import os
+
+    # Several test runs may share one PostgreSQL server (developers' machines, CI's two
+    # passes): a per-process test database keeps them from dropping each other's.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_curio_{os.getpid()}"}  # noqa: F405
