@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_q",
+    # Nested inlines (question → options → sub-questions) for ontology setup in the admin.
+    "nested_admin",
     "catalog",
     "projects",
     "classification",
