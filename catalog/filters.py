@@ -227,7 +227,7 @@ def normalize_datetime(value: str, field_name: str = "") -> str:
     if parsed is None:
         day = parse_date(value)
         if day is not None:
-            parsed = datetime(day.year, day.month, day.day)
+            parsed = datetime(day.year, day.month, day.day, tzinfo=timezone.get_current_timezone())
     if parsed is None:
         raise FilterError(f"Field '{field_name}' is a date/time; '{value}' is not (use e.g. 2024-05-01 or 2024-05-01T10:00).")
     if timezone.is_naive(parsed):

@@ -116,3 +116,6 @@ class SelectionItem(models.Model):
             # Resolving a selection: "ids of included / excluded rows of selection S".
             models.Index(fields=["selection", "kind", "data_row"], name="selectionitem_by_kind"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} row {self.data_row_id}"

@@ -90,13 +90,17 @@ def set_row_selected(user: AbstractBaseUser, row: DataRow, *, selected: bool) ->
     return selection
 
 
-def select_range(user: AbstractBaseUser, target: DataRow, params: QueryDict, *, selected: bool = True) -> Selection:
-    """Shift-click: every row between the anchor (last clicked) and `target` in the order
-    and filter the curator is looking at, including rows not loaded in the browser yet."""
+def select_range(
+    user: AbstractBaseUser, target: DataRow, params: QueryDict, *, selected: bool = True, anchor_id: int | None = None
+) -> Selection:
+    """Shift-click: every row between the anchor (the last clicked row, as the browser saw
+    it, else as the server recorded it) and `target` in the order and filter the curator is
+    looking at, including rows not loaded in the browser yet."""
     flt = CatalogFilter.from_querydict(params)
     with transaction.atomic():
         selection = get_selection(user)
-        anchor = DataRow.objects.filter(pk=selection.anchor_row_id).first() if selection.anchor_row_id else None
+        anchor_id = anchor_id or selection.anchor_row_id
+        anchor = DataRow.objects.filter(pk=anchor_id).first() if anchor_id else None
         if anchor is None:
             ids = [target.pk]
         else:

@@ -146,7 +146,9 @@ def selection_range(request: HttpRequest) -> HttpResponse:
     row = _row_from_post(request)
     selected = request.POST.get("selected", "1") == "1"
     params = QueryDict(request.POST.get("filter_qs", ""))
-    selection = selection_service.select_range(request.user, row, params, selected=selected)
+    anchor = request.POST.get("anchor", "")
+    anchor_id = int(anchor) if anchor.isdigit() else None
+    selection = selection_service.select_range(request.user, row, params, selected=selected, anchor_id=anchor_id)
     return _selection_response(request, selection, {"action": "range", "row": row.pk, "selected": selected})
 
 

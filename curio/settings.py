@@ -30,8 +30,14 @@ def env_int(name: str, default: int) -> int:
 DEBUG = env_bool("CURIO_DEBUG", True)
 # The fallback key only exists so a laptop checkout starts; production must set one.
 SECRET_KEY = os.environ.get("CURIO_SECRET_KEY", "curio-local-development-key-change-me-in-production")
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("CURIO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CURIO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+ALLOWED_HOSTS = env_list("CURIO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("CURIO_CSRF_TRUSTED_ORIGINS", "")
 
 VAR_DIR = Path(os.environ.get("CURIO_VAR_DIR", BASE_DIR / "var"))
 # SQLite and local media live here; creating it up front keeps a fresh checkout one command away.

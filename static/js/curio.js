@@ -17,13 +17,17 @@
     tile.classList.toggle("selected", checked);
   }
 
+  // Selection requests run one after another, so the bar always shows the count of the
+  // last click, and a range never races the click that set its anchor.
+  let queue = Promise.resolve();
   function post(url, values, source) {
-    return htmx.ajax("POST", url, {
+    queue = queue.then(() => htmx.ajax("POST", url, {
       source: source,
       values: values,
       target: "#selection-bar",
       swap: "outerHTML",
-    });
+    })).catch(() => toast("Could not update the selection. Check your connection and try again.", "error"));
+    return queue;
   }
 
   document.addEventListener("click", function (event) {
@@ -42,6 +46,7 @@
       }
       post("/selection/range/", {
         row: rowId,
+        anchor: anchorId,
         selected: checked ? "1" : "0",
         filter_qs: results().dataset.filterQs,
       }, box);

@@ -1,0 +1,75 @@
+"""What only a browser shows: shift-click ranges, Select all + un-tick, the live count."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog import selection as svc
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def count_text(page) -> str:  # type: ignore[no-untyped-def]
+    return page.locator("#selection-bar .selection-count").inner_text()
+
+
+def test_shift_click_select_all_and_untick(page, live_server, curator, make_rows, settings):
+    settings.CURIO_PAGE_SIZE = 12
+    rows = make_rows("browser", [f"{'animals' if i % 2 else 'food'}/img-{i:02d}.png" for i in range(20)])
+    newest_first = list(reversed(rows))
+    page.set_viewport_size({"width": 1100, "height": 500})  # the second page starts below the fold
+    page.goto(live_server.url + "/")
+    tiles = page.locator("#grid .tile")
+    assert tiles.count() == 12
+
+    # Click the 2nd tile, shift-click the 6th: five rows selected, in the browser and on the server.
+    page.locator(f"#sel-{newest_first[1].pk}").click()
+    page.locator(f"#sel-{newest_first[5].pk}").click(modifiers=["Shift"])
+    page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '5'")
+    assert count_text(page) == "(5) selected"
+    checked = [t.get_attribute("data-row-id") for t in tiles.all() if t.locator(".select-row").is_checked()]
+    assert checked == [str(r.pk) for r in newest_first[1:6]]
+
+    # A range across rows loaded by scrolling: scroll down (infinite scroll loads the next
+    # page), shift-click a row on it.
+    page.locator("#load-more").scroll_into_view_if_needed()
+    page.wait_for_function("document.querySelectorAll('#grid .tile').length === 20")
+    page.locator(f"#sel-{newest_first[15].pk}").click(modifiers=["Shift"])
+    page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '15'")
+    selected = set(svc.selected_rows(svc.get_selection(curator)).values_list("pk", flat=True))
+    assert selected == {r.pk for r in newest_first[1:16]}
+    checked = [t.get_attribute("data-row-id") for t in tiles.all() if t.locator(".select-row").is_checked()]
+    assert checked == [str(r.pk) for r in newest_first[1:16]]
+    screenshot(page, "catalog-shift-click")
+
+    # Filter to one folder, Select all, un-tick two: the exact count, including unloaded rows.
+    page.locator("#f-key-op").select_option("startswith")
+    page.locator("#f-key").fill("animals/")
+    page.locator("#f-key").press("Enter")
+    page.wait_for_url("**key=animals*")
+    page.wait_for_selector("#match-count:has-text('10 rows match')")
+    page.locator("#select-all").click()
+    page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '10'")
+    assert all(box.is_checked() for box in page.locator("#grid .select-row").all())
+    animals = [r for r in newest_first if r.global_key.startswith("animals/")]
+    page.locator(f"#sel-{animals[0].pk}").click()
+    page.locator(f"#sel-{animals[2].pk}").click()
+    page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '8'")
+    assert count_text(page) == "(8) selected"
+    selected = set(svc.selected_rows(svc.get_selection(curator)).values_list("pk", flat=True))
+    assert selected == {r.pk for r in animals} - {animals[0].pk, animals[2].pk}
+
+    # Reload: the selection is kept on the server.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.reload()
+    assert count_text(page) == "(8) selected"
+    assert not page.locator(f"#sel-{animals[0].pk}").is_checked()
+    assert page.locator(f"#sel-{animals[1].pk}").is_checked()
+    screenshot(page, "catalog")
+
+    # Clear.
+    page.locator("#clear-selection").click()
+    page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '0'")
+    assert not any(box.is_checked() for box in page.locator("#grid .select-row").all())
