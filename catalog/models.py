@@ -119,3 +119,7 @@ class SelectionItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} row {self.data_row_id}"
+
+
+# Embedding models live in their own module; imported here so Django registers them with the app.
+from .embedding_models import Embedding, EmbeddingJob, EmbeddingSpace  # noqa: E402,F401
