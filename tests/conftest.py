@@ -89,3 +89,12 @@ def make_rows(db: Any) -> Callable[..., list[DataRow]]:
         return rows
 
     return factory
+
+
+@pytest.fixture
+def demo_project(curator: User) -> Any:
+    """The demo's project: ontology Subject (radio) → Animal → Species (radio), Qualities
+    (checklist), Notes (text). Created through projects.demo like the demo command does."""
+    from projects.demo import create_demo_project
+
+    return create_demo_project(curator)
