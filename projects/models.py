@@ -88,7 +88,7 @@ class Question(models.Model):
         """Model-level rules that need no sibling rows: the parent option belongs to the same
         ontology, and following parents upwards never comes back to this question (no cycles)."""
         super().clean()
-        if self.parent_option_id is None:
+        if self.parent_option is None:
             return
         parent_question = self.parent_option.question
         if self.ontology_id and parent_question.ontology_id != self.ontology_id:
@@ -218,6 +218,10 @@ class Answer(models.Model):
     text = models.TextField(blank=True)
     set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     set_at = models.DateTimeField(default=timezone.now)
+    # History: the bulk-classification job that wrote this answer (none when set by hand).
+    job = models.ForeignKey(
+        "classification.BulkClassificationJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="written_answers"
+    )
 
     class Meta:
         constraints = [

@@ -12,9 +12,9 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,8 +39,9 @@ class AnswerError(ValueError):
     """An answer does not fit its question (unknown option, wrong shape, orphan sub-answer)."""
 
 
-def _user_or_none(user: AbstractBaseUser | AnonymousUser | None) -> AbstractBaseUser | None:
-    return user if user is not None and user.is_authenticated else None  # type: ignore[return-value]
+def _user_or_none(user: AbstractBaseUser | AnonymousUser | None) -> User | None:
+    """The user to record as creator or setter (None for anonymous callers such as tasks)."""
+    return cast(User, user) if user is not None and user.is_authenticated else None
 
 
 # --- Ontology tree ------------------------------------------------------------------------
