@@ -173,6 +173,15 @@ CURIO_JOB_ROW_LIMIT = env_int("CURIO_JOB_ROW_LIMIT", 100_000)
 CURIO_JOB_CHUNK_SIZE = env_int("CURIO_JOB_CHUNK_SIZE", 2_000)
 CURIO_CLIP_MODEL = os.environ.get("CURIO_CLIP_MODEL", "ViT-B-32")
 CURIO_CLIP_PRETRAINED = os.environ.get("CURIO_CLIP_PRETRAINED", "laion2b_s34b_b79k")
+# Embedding jobs: images per model call, and threads decoding the next batches meanwhile.
+CURIO_EMBED_BATCH_SIZE = env_int("CURIO_EMBED_BATCH_SIZE", 32)
+CURIO_EMBED_DECODE_WORKERS = env_int("CURIO_EMBED_DECODE_WORKERS", 1)
+# Pillow draft mode for JPEGs (decode at a reduced DCT scale ≥ the model's input size): much
+# faster on large photos; turn off for vectors bit-identical to open_clip's full-decode pipeline.
+CURIO_CLIP_DRAFT_DECODE = env_bool("CURIO_CLIP_DRAFT_DECODE", True)
+# Vector search: spaces or filtered subsets up to this many vectors are scanned exactly in
+# float32; larger ones use an 8-bit scan and an exact re-rank of the shortlist.
+CURIO_VECTOR_EXACT_LIMIT = env_int("CURIO_VECTOR_EXACT_LIMIT", 50_000)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,11 @@
+"""django-q2 entry points for the catalog: ids in, a service call, the service records the outcome."""
+
+from __future__ import annotations
+
+from .embedding_service import run_embedding_job as _run_embedding_job
+from .models import EmbeddingJob
+
+
+def run_embedding_job(job_id: int) -> str:
+    job = EmbeddingJob.objects.get(pk=job_id)
+    return _run_embedding_job(job).status
