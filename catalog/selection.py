@@ -7,6 +7,7 @@ plus per-row exclusions and inclusions (see models.Selection), and resolves it o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -26,6 +27,21 @@ def frozen_filter(selection: Selection) -> CatalogFilter:
     return CatalogFilter.from_querydict(QueryDict(selection.filter_query))
 
 
+def resolve_rows(
+    *, select_all: bool, filter_query: str, max_row_id: int | None, included: Any, excluded: Any
+) -> QuerySet[DataRow]:
+    """Rows of a selection: (filter ∧ id ≤ max_row_id ∖ excluded) ∪ included.
+
+    `included` / `excluded` are subqueries of data-row ids, so a selection of any size is
+    resolved by the database, never as a list in Python. Used for the live selection and
+    for a job's frozen copy of it.
+    """
+    if not select_all:
+        return DataRow.objects.filter(id__in=included)
+    base = CatalogFilter.from_querydict(QueryDict(filter_query)).q() & Q(id__lte=max_row_id or 0)
+    return DataRow.objects.filter((base & ~Q(id__in=excluded)) | Q(id__in=included))
+
+
 def _base_q(selection: Selection) -> Q | None:
     """Rows covered by the frozen Select all (before exclusions), or None without one."""
     if not selection.select_all:
@@ -36,12 +52,14 @@ def _base_q(selection: Selection) -> Q | None:
 
 def selected_rows(selection: Selection) -> QuerySet[DataRow]:
     """Every selected data row, resolved on the server."""
-    included = SelectionItem.objects.filter(selection=selection, kind=SelectionItem.Kind.INCLUDE).values("data_row_id")
-    base = _base_q(selection)
-    if base is None:
-        return DataRow.objects.filter(id__in=included)
-    excluded = SelectionItem.objects.filter(selection=selection, kind=SelectionItem.Kind.EXCLUDE).values("data_row_id")
-    return DataRow.objects.filter((base & ~Q(id__in=excluded)) | Q(id__in=included))
+    items = SelectionItem.objects.filter(selection=selection)
+    return resolve_rows(
+        select_all=selection.select_all,
+        filter_query=selection.filter_query,
+        max_row_id=selection.max_row_id,
+        included=items.filter(kind=SelectionItem.Kind.INCLUDE).values("data_row_id"),
+        excluded=items.filter(kind=SelectionItem.Kind.EXCLUDE).values("data_row_id"),
+    )
 
 
 def selection_count(selection: Selection) -> int:

@@ -1,0 +1,275 @@
+"""The bulk-classification engine: applies one job to its frozen selection.
+
+Exactly-once by construction: the rows are walked in id order in chunks; each chunk's writes
+(project rows, answers) and the job's progress (cursor, counts) commit in one transaction.
+A crash rolls back the chunk in flight; a resumed run starts after the cursor. A second
+runner of the same job cannot interleave: every chunk re-checks the runner token inside
+its transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from projects.models import Answer, AnswerOption, Batch, Project, ProjectDataRow, Question
+
+from .models import BulkClassificationJob, Notification
+from .services import _Ontology, job_rows
+
+logger = logging.getLogger(__name__)
+
+# A running job whose heartbeat is older than this is considered dead and may be taken over.
+STALE_AFTER = timedelta(minutes=10)
+OUTCOMES = ("added", "overwritten", "already_in_project", "skipped_labeled", "skipped_benchmark")
+
+
+class Superseded(Exception):
+    """Another runner took the job over; this one stops without writing."""
+
+
+def _claim(job_id: int, token: str, *, force: bool) -> BulkClassificationJob | None:
+    """Take the job for this runner: queued or failed jobs, or running ones whose runner has
+    gone quiet (force: a resume command run by an operator who knows the worker is dead)."""
+    Status = BulkClassificationJob.Status
+    now = timezone.now()
+    claimable = BulkClassificationJob.objects.filter(pk=job_id)
+    if force:
+        claimable = claimable.exclude(status=Status.SUCCEEDED)
+    else:
+        claimable = claimable.filter(status__in=[Status.QUEUED, Status.FAILED]) | claimable.filter(
+            status=Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+        )
+    taken = claimable.update(status=Status.RUNNING, runner=token, heartbeat_at=now, attempts=F("attempts") + 1, error="")
+    if not taken:
+        return None
+    job = BulkClassificationJob.objects.select_related("project", "created_by").get(pk=job_id)
+    if job.started_at is None:
+        BulkClassificationJob.objects.filter(pk=job_id).update(started_at=now)
+    return job
+
+
+def run_bulk_classification(job_id: int, *, force: bool = False) -> BulkClassificationJob | None:
+    """Apply the job. Returns the finished job, or None if another runner holds it."""
+    token = uuid.uuid4().hex
+    job = _claim(job_id, token, force=force)
+    if job is None:
+        logger.info("job %s not claimable (finished or held by another runner)", job_id)
+        return None
+    try:
+        _run(job, token)
+    except Superseded:
+        return None
+    except Exception as exc:
+        logger.exception("bulk classification job %s failed", job_id)
+        _finish(job, token, status=BulkClassificationJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+    job.refresh_from_db()
+    return job
+
+
+def _run(job: BulkClassificationJob, token: str) -> None:
+    rows = job_rows(job)
+    if not job.total_rows:
+        total = rows.count()
+        BulkClassificationJob.objects.filter(pk=job.pk, runner=token).update(total_rows=total)
+        job.total_rows = total
+    plan = _Plan(job)
+    chunk = settings.CURIO_JOB_CHUNK_SIZE
+    while True:
+        ids = list(rows.filter(id__gt=job.cursor).order_by("id").values_list("id", flat=True)[:chunk])
+        if not ids:
+            break
+        with transaction.atomic():
+            counts = plan.apply_chunk(ids)
+            updated = BulkClassificationJob.objects.filter(pk=job.pk, runner=token).update(
+                cursor=ids[-1],
+                processed_rows=F("processed_rows") + len(ids),
+                counts=_merge(job.counts, counts),
+                batch_names=plan.batch_names,
+                heartbeat_at=timezone.now(),
+            )
+            if not updated:
+                raise Superseded  # rolls this chunk back
+        job.cursor = ids[-1]
+        job.counts = _merge(job.counts, counts)
+    _finish(job, token, status=BulkClassificationJob.Status.SUCCEEDED)
+
+
+def _merge(old: dict[str, int], new: Counter[str]) -> dict[str, int]:
+    merged = {key: int(old.get(key, 0)) for key in OUTCOMES}
+    for key, value in new.items():
+        merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def _finish(job: BulkClassificationJob, token: str, *, status: str, error: str = "") -> None:
+    """Write the final status and the user's notification together (the job's own word on
+    how it ended; django-q2 hooks can be lost)."""
+    with transaction.atomic():
+        done = BulkClassificationJob.objects.filter(pk=job.pk, runner=token).update(
+            status=status, error=error, finished_at=timezone.now(), runner=""
+        )
+        if not done:
+            return
+        job.refresh_from_db()
+        counts = job.counts or {}
+        if status == BulkClassificationJob.Status.SUCCEEDED:
+            skipped = counts.get("skipped_labeled", 0) + counts.get("skipped_benchmark", 0)
+            text = (
+                f"Classified {counts.get('added', 0) + counts.get('already_in_project', 0):,} rows into “{job.project.name}”"
+                f" ({counts.get('added', 0):,} added, {counts.get('overwritten', 0):,} overwritten, {skipped:,} skipped)."
+            )
+            level = Notification.Level.SUCCESS
+        else:
+            text = f"Bulk classification into “{job.project.name}” failed after {job.processed_rows:,} rows: {error}. Resume it from the panel."
+            level = Notification.Level.ERROR
+        Notification.objects.create(user=job.created_by, job=job, level=level, text=text)
+
+
+class _Plan:
+    """What the job writes per row, prepared once: answer rows, delete scope, batches."""
+
+    def __init__(self, job: BulkClassificationJob) -> None:
+        self.job = job
+        self.project: Project = job.project
+        self.kind = job.answer_kind
+        onto = _Ontology(self.project)
+        self.answers: list[tuple[Question, list[int], str]] = []
+        for qid, answer in job.answers.items():
+            question = onto.by_id[int(qid)]
+            self.answers.append((question, list(answer.get("options", [])), answer.get("text", "")))
+        answered = {q.pk for q, _, _ in self.answers}
+        # Overwrite replaces the answered questions and everything nested under them; other
+        # answers stay.
+        self.replace_question_ids = set(answered)
+        for qid in answered:
+            self.replace_question_ids |= onto.descendants(qid)
+        self.batch_names: list[str] = list(job.batch_names)
+        self.added_so_far = int(job.counts.get("added", 0))
+        self.limit = settings.CURIO_JOB_ROW_LIMIT
+
+    def _batch_for(self, index: int) -> Batch:
+        """Batch of the index-th added row: a new batch every CURIO_JOB_ROW_LIMIT rows."""
+        part = index // self.limit
+        while len(self.batch_names) <= part:
+            base = self.job.batch_name if not self.batch_names else f"{self.job.batch_name}_{len(self.batch_names) + 1}"
+            name, n = base, 1
+            while Batch.objects.filter(project=self.project, name=name).exists() and name not in self.batch_names:
+                n += 1
+                name = f"{base}-{n}"
+            Batch.objects.get_or_create(
+                project=self.project, name=name, defaults={"priority": self.job.priority, "created_by": self.job.created_by}
+            )
+            self.batch_names.append(name)
+        return Batch.objects.get(project=self.project, name=self.batch_names[part])
+
+    def apply_chunk(self, ids: list[int]) -> Counter[str]:
+        """1. classify each row (benchmark, labeled, in project); 2. add new rows to batches;
+        3. move rows to the step; 4. replace answers. Runs inside the caller's transaction."""
+        counts: Counter[str] = Counter()
+        # Serialises jobs on the same project chunk by chunk (PostgreSQL); SQLite's
+        # IMMEDIATE transactions already serialise writers.
+        Project.objects.select_for_update().filter(pk=self.project.pk).exists()
+        in_project = dict(
+            ProjectDataRow.objects.filter(project=self.project, data_row_id__in=ids).values_list("data_row_id", "benchmark")
+        )
+        labeled = set(
+            Answer.objects.filter(project=self.project, kind=Answer.Kind.LABEL, data_row_id__in=ids).values_list(
+                "data_row_id", flat=True
+            )
+        )
+        targets: list[int] = []
+        new_rows: list[int] = []
+        existing: list[int] = []
+        for row_id in ids:
+            if in_project.get(row_id):
+                counts["skipped_benchmark"] += 1
+                continue
+            if self.job.mode == BulkClassificationJob.Mode.EXCLUDE and row_id in labeled:
+                counts["skipped_labeled"] += 1
+                continue
+            targets.append(row_id)
+            if row_id in in_project:
+                existing.append(row_id)
+                counts["already_in_project"] += 1
+                if row_id in labeled:
+                    counts["overwritten"] += 1
+            else:
+                new_rows.append(row_id)
+                counts["added"] += 1
+
+        # New rows go to the job's batch (split at the per-job limit); rows already in the
+        # project keep their batch and move to the chosen step.
+        now = timezone.now()
+        project_rows = []
+        for row_id in new_rows:
+            batch = self._batch_for(self.added_so_far)
+            self.added_so_far += 1
+            project_rows.append(
+                ProjectDataRow(project=self.project, data_row_id=row_id, batch=batch, step=self.job.step, added_at=now)
+            )
+        ProjectDataRow.objects.bulk_create(project_rows, batch_size=1000)
+        if existing:
+            ProjectDataRow.objects.filter(project=self.project, data_row_id__in=existing).update(step=self.job.step)
+            AnswerOption.objects.filter(
+                project=self.project, kind=self.kind, data_row_id__in=existing, question_id__in=self.replace_question_ids
+            ).delete()
+            Answer.objects.filter(
+                project=self.project, kind=self.kind, data_row_id__in=existing, question_id__in=self.replace_question_ids
+            ).delete()
+
+        answers = [
+            Answer(
+                project=self.project,
+                data_row_id=row_id,
+                question=question,
+                kind=self.kind,
+                text=text,
+                set_by=self.job.created_by,
+                set_at=now,
+                job=self.job,
+            )
+            for row_id in targets
+            for question, _, text in self.answers
+        ]
+        Answer.objects.bulk_create(answers, batch_size=1000)
+        options: list[AnswerOption] = []
+        for answer in answers:
+            for option_id in self._options_of(answer.question_id):
+                options.append(
+                    AnswerOption(
+                        answer_id=answer.pk,
+                        option_id=option_id,
+                        project=self.project,
+                        data_row_id=answer.data_row_id,
+                        question_id=answer.question_id,
+                        kind=self.kind,
+                    )
+                )
+        AnswerOption.objects.bulk_create(options, batch_size=1000)
+        return counts
+
+    def _options_of(self, question_id: int) -> list[int]:
+        for question, option_ids, _ in self.answers:
+            if question.pk == question_id:
+                return option_ids
+        return []
+
+
+def describe_counts(counts: dict[str, Any]) -> list[tuple[str, int]]:
+    labels = {
+        "added": "added to the project",
+        "already_in_project": "already in the project",
+        "overwritten": "labels overwritten",
+        "skipped_labeled": "skipped: already labeled",
+        "skipped_benchmark": "skipped: benchmark",
+    }
+    return [(labels[key], int(counts.get(key, 0))) for key in OUTCOMES]
