@@ -7,8 +7,11 @@ Query-string parameters:
     dataset      dataset id (always ANDed: it scopes the view)
     key, key_op  global key `contains` / `startswith`
     f, op, v, v2 repeated, aligned: metadata field, operator (eq, contains, in, range), value(s)
-    combine      `and` (default) / `or` between the key and metadata conditions
+    combine      `and` (default) / `or` between the key, metadata and label conditions
     sort         `newest` (default) / `key`
+    ap, aop, aq, ao  label condition: in project `ap`, `aop` is `in` / `not_in` (answer to
+                 question `aq` is / is not one of options `ao`, repeated), `labeled` or
+                 `unlabeled` (has / has no label in the project)
 """
 
 from __future__ import annotations
@@ -34,6 +37,12 @@ OPERATORS = {
     "range": "between",
 }
 KEY_OPERATORS = {"contains": "contains", "startswith": "starts with"}
+LABEL_OPERATORS = {
+    "in": "answer is one of",
+    "not_in": "answer is not one of",
+    "labeled": "has a label",
+    "unlabeled": "has no label",
+}
 SORTS = {"newest": "Newest first", "key": "Global key A→Z"}
 # Parameters that are not part of the filter itself (paging, UI state).
 NON_FILTER_PARAMS = {"after", "page_size", "conditions"}
@@ -62,6 +71,10 @@ class CatalogFilter:
     conditions: list[Condition] = field(default_factory=list)
     combine: str = "and"
     sort: str = "newest"
+    label_project: int | None = None
+    label_op: str = ""
+    label_question: int | None = None
+    label_options: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     # 1. parse ----------------------------------------------------------------------------
@@ -84,6 +97,18 @@ class CatalogFilter:
         if flt.sort not in SORTS:
             flt.errors.append(f"Unknown sort '{flt.sort}'.")
             flt.sort = "newest"
+        project = params.get("ap", "").strip()
+        if project.isdigit():
+            flt.label_project = int(project)
+            flt.label_op = params.get("aop", "labeled")
+            if flt.label_op not in LABEL_OPERATORS:
+                flt.errors.append(f"Unknown label operator '{flt.label_op}'.")
+                flt.label_project = None
+            question = params.get("aq", "").strip()
+            flt.label_question = int(question) if question.isdigit() else None
+            flt.label_options = [int(o) for o in params.getlist("ao") if o.strip().isdigit()]
+        elif project:
+            flt.errors.append(f"Project '{project}' is not a project id.")
         fields, ops, values, values2 = (params.getlist(n) for n in ("f", "op", "v", "v2"))
         for i, name in enumerate(fields):
             name = name.strip()
@@ -128,12 +153,42 @@ class CatalogFilter:
             except FilterError as exc:
                 cond.error = str(exc)
         self.errors.extend(c.error for c in self.conditions if c.error)
+        if self.label_project:
+            try:
+                parts.append(self._label_q())
+            except FilterError as exc:
+                self.errors.append(str(exc))
         combined = Q()
         for part in parts:
             combined = (combined | part) if (self.combine == "or" and combined) else (combined & part)
         if self.dataset_id:
             combined = Q(dataset_id=self.dataset_id) & combined
         return combined
+
+    def _label_q(self) -> Q:
+        """Rows by their labels in a project (the projects app's indexed id subqueries)."""
+        from projects.models import Project, Question
+        from projects.querying import rows_answer_in, rows_with_label
+
+        project = Project.objects.filter(pk=self.label_project).first()
+        if project is None:
+            raise FilterError(f"Project {self.label_project} does not exist.")
+        if self.label_op == "labeled":
+            return Q(id__in=rows_with_label(project))
+        if self.label_op == "unlabeled":
+            return ~Q(id__in=rows_with_label(project))
+        question = Question.objects.filter(pk=self.label_question, ontology_id=project.ontology_id).first()
+        if question is None:
+            raise FilterError(f"Choose a question of project “{project.name}” for the label filter.")
+        if not self.label_options:
+            raise FilterError(f"Choose at least one option of “{question.name}” for the label filter.")
+        try:
+            matching = Q(id__in=rows_answer_in(project, question, self.label_options))
+        except ValueError as exc:
+            raise FilterError(str(exc)) from exc
+        # "is not one of" keeps rows outside the project too: they are the work still to do
+        # when a curator chunks a catalog by hand (filter, select all, classify, repeat).
+        return matching if self.label_op == "in" else ~matching
 
     def queryset(self) -> QuerySet[DataRow]:
         return DataRow.objects.filter(self.q())
@@ -186,6 +241,13 @@ class CatalogFilter:
             qd.appendlist("op", cond.op)
             qd.appendlist("v", cond.value)
             qd.appendlist("v2", cond.value2)
+        if self.label_project:
+            qd["ap"] = str(self.label_project)
+            qd["aop"] = self.label_op
+            if self.label_question:
+                qd["aq"] = str(self.label_question)
+            for option in self.label_options:
+                qd.appendlist("ao", str(option))
         if self.combine != "and":
             qd["combine"] = self.combine
         if self.sort != "newest":
@@ -202,15 +264,28 @@ class CatalogFilter:
                 parts.append(f"{c.field} between {c.value or '…'} and {c.value2 or '…'}")
             else:
                 parts.append(f"{c.field} {OPERATORS.get(c.op, c.op)} “{c.value}”")
+        if self.label_project:
+            parts.append(self._describe_label())
         text = f" {self.combine.upper()} ".join(parts) if parts else "all rows"
         if self.dataset_id:
             name = Dataset.objects.filter(pk=self.dataset_id).values_list("name", flat=True).first()
             text = f"{text} in dataset {name or self.dataset_id}"
         return text
 
+    def _describe_label(self) -> str:
+        from projects.models import Option, Project, Question
+
+        project = Project.objects.filter(pk=self.label_project).values_list("name", flat=True).first() or self.label_project
+        if self.label_op in ("labeled", "unlabeled"):
+            return f"{LABEL_OPERATORS[self.label_op]} in {project}"
+        question = Question.objects.filter(pk=self.label_question).values_list("name", flat=True).first() or "?"
+        options = ", ".join(Option.objects.filter(pk__in=self.label_options).values_list("label", flat=True))
+        verb = "is one of" if self.label_op == "in" else "is not one of"
+        return f"in {project}, {question} {verb} {options}"
+
     @property
     def is_empty(self) -> bool:
-        return not (self.dataset_id or self.key or self.conditions)
+        return not (self.dataset_id or self.key or self.conditions or self.label_project)
 
 
 def parse_number(value: str, field_name: str) -> float:

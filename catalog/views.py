@@ -15,7 +15,7 @@ from django.views.static import serve
 from django_htmx.http import trigger_client_event
 
 from . import selection as selection_service
-from .filters import KEY_OPERATORS, OPERATORS, SORTS, CatalogFilter, FilterError
+from .filters import KEY_OPERATORS, LABEL_OPERATORS, OPERATORS, SORTS, CatalogFilter, FilterError
 from .models import DataRow, Dataset, Selection
 
 
@@ -77,6 +77,8 @@ def browse(request: HttpRequest) -> HttpResponse:
         "condition_rows": flt.conditions + [None] * max(1, extra_conditions),
         "more_conditions_qs": _with_param(request.GET, "conditions", str(extra_conditions + 1)),
         "any_rows": DataRow.objects.exists(),
+        "label_projects": _label_projects(),
+        "label_operators": LABEL_OPERATORS,
         **_selection_context(selection),
     }
     template = "catalog/browse.html"
@@ -85,6 +87,20 @@ def browse(request: HttpRequest) -> HttpResponse:
     elif request.htmx and request.htmx.target == "results":
         template += "#results"
     return render(request, template, context)
+
+
+def _label_projects() -> list[object]:
+    """Projects with their option questions, for the filter form's label condition."""
+    from projects.models import Project, Question
+
+    questions = Question.objects.exclude(kind=Question.Kind.TEXT).prefetch_related("options").order_by("position", "id")
+    projects = list(Project.objects.select_related("ontology").order_by("-created_at")[:50])
+    by_ontology: dict[int, list[Question]] = {}
+    for q in questions.filter(ontology_id__in={p.ontology_id for p in projects}):
+        by_ontology.setdefault(q.ontology_id, []).append(q)
+    for project in projects:
+        project.filter_questions = by_ontology.get(project.ontology_id, [])  # type: ignore[attr-defined]
+    return list(projects)
 
 
 def _with_param(params: QueryDict, name: str, value: str) -> str:

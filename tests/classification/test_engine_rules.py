@@ -268,3 +268,27 @@ def test_rerunning_a_finished_job_changes_nothing(curator, make_rows, onto):
     assert run_bulk_classification(job.pk) is None  # finished: not claimable
     assert run_bulk_classification(job.pk, force=True) is None
     assert (Answer.objects.count(), AnswerOption.objects.count()) == before == (6, 8)
+
+
+def test_annotation_filter_chunks_work_by_hand(client_in, curator, make_rows, onto):
+    """The seed's loop: filter "is not one of", select all, classify, repeat."""
+    project, q, opt = onto["project"], onto["q"], onto["opt"]
+    rows = make_rows("ds", [f"img-{i}.png" for i in range(5)])
+    not_person = f"ap={project.pk}&aop=not_in&aq={q['Subject'].pk}&ao={opt[('Subject', 'person')]}"
+    page = client_in.get("/?" + not_person).content.decode()
+    assert all(r.global_key in page for r in rows)
+    select(curator, rows[:2])
+    submit(curator, onto, Subject="person")
+    page = client_in.get("/?" + not_person).content.decode()
+    assert [r.global_key in page for r in rows] == [False, False, True, True, True]
+    is_person = not_person.replace("aop=not_in", "aop=in")
+    page = client_in.get("/?" + is_person).content.decode()
+    assert [r.global_key in page for r in rows] == [True, True, False, False, False]
+    assert "img-2.png" in client_in.get(f"/?ap={project.pk}&aop=unlabeled").content.decode()
+    assert "img-2.png" not in client_in.get(f"/?ap={project.pk}&aop=labeled").content.decode()
+    # pre-labels are not labels
+    select(curator, rows[2:3])
+    submit(curator, onto, step=STEP.INITIAL_LABELING, batch="b2", Subject="object")
+    assert "img-2.png" in client_in.get(f"/?ap={project.pk}&aop=unlabeled").content.decode()
+    # a bad id in the URL is an error on the page, not a crash
+    assert "does not exist" in client_in.get("/?ap=999999&aop=labeled").content.decode()
