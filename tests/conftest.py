@@ -49,6 +49,7 @@ def photos_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, name in enumerate(SKIMAGE_PHOTOS):
         array = getattr(data, name)()
         if array.dtype != np.uint8:
+            array = array.astype(np.float64)  # horse() is boolean: no subtraction on bools
             array = (255 * (array - array.min()) / max(1e-9, float(array.max() - array.min()))).astype(np.uint8)
         folder = root / ("people" if name in {"astronaut", "camera", "page"} else "things")
         folder.mkdir(exist_ok=True)
