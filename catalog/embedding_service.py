@@ -412,6 +412,9 @@ def import_embeddings(
         pending.clear()
 
     for label, key, raw in _read_vector_rows(path, Path(ids_path) if ids_path else None):
+        if isinstance(raw, Exception):  # the row could not even be parsed
+            report.errors.append((label, str(raw)))
+            continue
         if not key:
             report.errors.append((label, "no global key"))
             continue

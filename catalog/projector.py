@@ -1,0 +1,121 @@
+"""Projector backend: a 2-D map of an embedding space for the current filter, and the
+selection math for a box or a lasso drawn on it.
+
+PCA (numpy SVD) by default; UMAP when the `umap-learn` package is installed and asked for.
+Coordinates are scaled into [0, 1] × [0, 1] so the canvas and the selection share one frame.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import QuerySet
+
+from .models import DataRow, EmbeddingSpace
+from .vector_search import _row_ids, load_space
+
+METHODS = ("pca", "umap")
+# Sets larger than this are sampled (evenly, by id) for fitting PCA; every row is still projected.
+PCA_FIT_SAMPLE = 50_000
+
+
+class ProjectorError(ValueError):
+    pass
+
+
+@dataclass
+class Projection:
+    method: str
+    row_ids: np.ndarray  # int64, ascending
+    coords: np.ndarray  # float32 (n, 2) in [0, 1]
+
+    def as_points(self) -> list[dict[str, float | int]]:
+        return [
+            {"id": int(i), "x": round(float(x), 5), "y": round(float(y), 5)}
+            for i, (x, y) in zip(self.row_ids, self.coords, strict=True)
+        ]
+
+
+def umap_available() -> bool:
+    return importlib.util.find_spec("umap") is not None
+
+
+def _scale_unit(coords: np.ndarray) -> np.ndarray:
+    lo, hi = coords.min(axis=0), coords.max(axis=0)
+    span = np.where(hi - lo == 0, 1, hi - lo)
+    return ((coords - lo) / span).astype(np.float32)
+
+
+def pca_2d(vectors: np.ndarray) -> np.ndarray:
+    """The first two principal components (signs fixed so the map does not flip between runs)."""
+    if len(vectors) == 0:
+        return np.empty((0, 2), dtype=np.float32)
+    data = vectors.astype(np.float64)
+    fit = data if len(data) <= PCA_FIT_SAMPLE else data[np.linspace(0, len(data) - 1, PCA_FIT_SAMPLE).astype(np.int64)]
+    mean = fit.mean(axis=0)
+    _, _, vt = np.linalg.svd(fit - mean, full_matrices=False)
+    components = vt[:2]
+    if components.shape[0] < 2:  # one row or one dimension: pad with a zero axis
+        components = np.vstack([components, np.zeros((2 - components.shape[0], data.shape[1]))])
+    # Deterministic orientation: the largest-magnitude loading of each axis is positive.
+    signs = np.sign(components[np.arange(2), np.abs(components).argmax(axis=1)])
+    components *= np.where(signs == 0, 1, signs)[:, None]
+    return ((data - mean) @ components.T).astype(np.float32)
+
+
+def project(
+    space: EmbeddingSpace, *, rows: QuerySet[DataRow] | Iterable[int] | None = None, method: str = "pca", seed: int = 0
+) -> Projection:
+    """2-D coordinates of the filter's rows that have a vector in `space`."""
+    if method not in METHODS:
+        raise ProjectorError(f"Unknown projection method {method!r}; use one of {', '.join(METHODS)}.")
+    if method == "umap" and not umap_available():
+        raise ProjectorError("UMAP is not installed (pip install umap-learn); PCA works without it.")
+    sv = load_space(space)
+    ids = _row_ids(rows)
+    positions = np.arange(len(sv)) if ids is None else sv.positions_of(ids)
+    vectors = sv.vectors[positions]
+    if method == "umap" and len(vectors) > 2:
+        import umap
+
+        reducer = umap.UMAP(n_components=2, metric="cosine", random_state=seed, n_neighbors=min(15, len(vectors) - 1))
+        coords = np.asarray(reducer.fit_transform(vectors), dtype=np.float32)
+    else:
+        coords = pca_2d(vectors)
+    return Projection(method, sv.row_ids[positions], _scale_unit(coords) if len(coords) else coords)
+
+
+# --- selection on the map ---------------------------------------------------------------------------
+def select_box(projection: Projection, *, x0: float, y0: float, x1: float, y1: float) -> list[int]:
+    """Row ids inside the rectangle spanned by two corners (any order, edges included)."""
+    xs, ys = projection.coords[:, 0], projection.coords[:, 1]
+    lo_x, hi_x = sorted((x0, x1))
+    lo_y, hi_y = sorted((y0, y1))
+    inside = (xs >= lo_x) & (xs <= hi_x) & (ys >= lo_y) & (ys <= hi_y)
+    return projection.row_ids[inside].tolist()
+
+
+def points_in_polygon(points: np.ndarray, polygon: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Even-odd rule (ray casting to +x), vectorised over the points: a self-crossing lasso
+    selects what a curator sees enclosed, like canvas's own `isPointInPath` default."""
+    poly = np.asarray(polygon, dtype=np.float64)
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
+        raise ProjectorError("A lasso needs at least 3 points (x, y).")
+    x, y = points[:, 0].astype(np.float64), points[:, 1].astype(np.float64)
+    inside = np.zeros(len(points), dtype=bool)
+    xj, yj = poly[-1]
+    for xi, yi in poly:
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = (xj - xi) * (y - yi) / (yj - yi) + xi
+        inside ^= crosses & (x < x_at)
+        xj, yj = xi, yi
+    return inside
+
+
+def select_lasso(projection: Projection, polygon: Sequence[tuple[float, float]]) -> list[int]:
+    """Row ids whose point lies inside the lasso polygon."""
+    return projection.row_ids[points_in_polygon(projection.coords, polygon)].tolist()
