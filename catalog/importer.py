@@ -527,7 +527,7 @@ def decode_image(data: bytes) -> Decoded:
             im.seek(0)  # first frame of an animated GIF / multi-page TIFF
             im.load()
             thumb = _to_displayable(im)
-            thumb.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+            thumb.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=2.0)
             if orientation in ORIENTATION_TRANSPOSE:
                 thumb = thumb.transpose(ORIENTATION_TRANSPOSE[orientation])
             if thumb.mode in ("RGBA", "LA"):
@@ -656,7 +656,9 @@ def _import_one(
         raise ImportFailure(Reason.UNREADABLE, f"the file cannot be read ({exc.strerror or exc}).") from exc
     digest = hashlib.sha256(data).hexdigest()
 
-    existing = DataRow.objects.filter(global_key=global_key).select_related("dataset").first()
+    # Lean on purpose: this runs once per file, also on every re-run (the dataset's name is
+    # only loaded for the rare conflict message).
+    existing = DataRow.objects.filter(global_key=global_key).only("id", "dataset_id", "content_hash").first()
     if existing is not None:
         if existing.dataset_id != dataset.pk:
             raise ImportFailure(
