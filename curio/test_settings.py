@@ -12,7 +12,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Unit tests run django-q2 tasks inline; the integration tests start a real qcluster.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not :memory:, so a real qcluster process can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.mkdtemp(prefix="curio-test-db-")) / "test.sqlite3")}  # noqa: F405
+else:
     import os
 
     # Several test runs may share one PostgreSQL server (developers' machines, CI's two
