@@ -269,3 +269,15 @@ def test_catalog_selection_bar_offers_add_classification_only_with_a_selection(
     selection_service.set_row_selected(curator, rows[0], selected=True)
     html = client_in.get(reverse("catalog:browse")).content.decode()
     assert f'href="{WIZARD}"' in html and "Add classification" in html
+
+
+def test_data_row_page_shows_which_job_set_each_answer_by_whom_and_when(
+    client_in: Client, onto: dict[str, Any], selected: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        client_in.post(reverse("classification:submit"), form_data(onto), HTTP_HX_REQUEST="true")
+    job = BulkClassificationJob.objects.get()
+    html = client_in.get(reverse("catalog:row", args=[selected[0].pk])).content.decode()
+    species_row = html[html.index("↳ Species") :].split("</tr>")[0]
+    assert f"Job #{job.pk} · batch “cats-1”" in species_row
+    assert "<td>curator</td>" in species_row and "<time datetime=" in species_row
