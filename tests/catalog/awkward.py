@@ -23,7 +23,7 @@ GOOD: dict[str, tuple[int, int]] = {
     "tiny/one.png": (1, 1),
     "tiny/long.png": (8000, 4),
     "names/café ünïcode 写真.png": (30, 20),
-    "names/<script>alert(1)</script>.png": (30, 20),
+    "names/<script>alert('x') & co.png": (30, 20),
     "nested/a/b/c/deep.jpg": (40, 40),
     "top.png": (10, 10),
 }
@@ -94,7 +94,7 @@ def build_good(root: Path) -> None:
     (root / "orientation/rotated.jpg").write_bytes(_jpeg_bytes(rotated_source(), exif=exif.tobytes()))
     Image.new("RGB", (1, 1), (9, 9, 9)).save(root / "tiny/one.png")
     Image.new("L", (8000, 4), 128).save(root / "tiny/long.png")
-    for rel in ("names/café ünïcode 写真.png", "names/<script>alert(1)</script>.png"):
+    for rel in ("names/café ünïcode 写真.png", "names/<script>alert('x') & co.png"):
         Image.new("RGB", (30, 20), (10, 120, 200)).save(root / rel)
     (root / "nested/a/b/c/deep.jpg").write_bytes(_jpeg_bytes(Image.new("RGB", (40, 40), (50, 60, 70))))
     Image.new("RGB", (10, 10), (1, 2, 3)).save(root / "top.png")

@@ -32,7 +32,7 @@ def uploads(root: Path, rel_paths: list[str]) -> list[SimpleUploadedFile]:
     return [SimpleUploadedFile(Path(rel).name, (root / rel).read_bytes()) for rel in rel_paths]
 
 
-GOOD_UPLOADS = ["colour/cmyk.jpg", "colour/deep16.png", "orientation/rotated.jpg", "names/<script>alert(1)</script>.png"]
+GOOD_UPLOADS = ["colour/cmyk.jpg", "colour/deep16.png", "orientation/rotated.jpg", "names/<script>alert('x') & co.png"]
 
 
 def test_import_page_requires_login(db):
@@ -80,7 +80,8 @@ def test_plain_post_imports_redirects_and_shows_the_report_once_with_escaped_nam
 
 
 def test_htmx_post_returns_the_report_fragment(client_in, htmx_headers, awkward_dir):
-    files = uploads(awkward_dir, ["colour/palette.png", "bad/drawing.svg", "names/<script>alert(1)</script>.png"])
+    files = uploads(awkward_dir, ["colour/palette.png", "bad/drawing.svg", "names/<script>alert('x') & co.png"])
+    files.append(SimpleUploadedFile("<script>alert('x') & co.txt", b"words, not pixels"))
     response = client_in.post(URL, {"dataset": "fragment", "images": files}, **htmx_headers)
     body = response.content.decode()
     assert response.status_code == 200
@@ -88,7 +89,8 @@ def test_htmx_post_returns_the_report_fragment(client_in, htmx_headers, awkward_
     assert '<strong data-count="imported">2</strong> imported' in body
     assert "drawing.svg</code></td><td>unsupported format</td>" in body
     assert "rsvg-convert" in body
-    assert "<script>alert(1)" not in body
+    assert "<script>" not in body
+    assert "&lt;script&gt;alert(&#x27;x&#x27;) &amp; co.txt" in body
 
 
 def test_upload_again_imports_nothing_new(client_in, htmx_headers, awkward_dir):
