@@ -34,7 +34,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from PIL import Image, UnidentifiedImageError
 
 from .filters import FilterError, normalize_datetime
@@ -374,6 +374,9 @@ def load_manifest(source: str | Path | IO[bytes], *, name: str | None = None) ->
 
 def typed_value(value: str, kind: str, field_name: str) -> Any:
     """A manifest value in the form the catalog filter compares against."""
+    if "\x00" in value:
+        # PostgreSQL's JSON cannot hold it; refused everywhere so both databases agree.
+        raise ImportFailure(Reason.METADATA, f"field '{field_name}' contains a NUL character.")
     if kind == Kind.NUMBER:
         try:
             number = float(value)
@@ -702,6 +705,10 @@ def _import_one(
             raise ImportFailure(
                 Reason.KEY_CONFLICT, f"global key '{global_key}' was imported at the same time by another import."
             ) from exc
+        except DatabaseError as exc:
+            # The row's savepoint is rolled back, so the connection (and the rest of the
+            # import) carries on; the files written for it are removed below.
+            raise ImportFailure(Reason.STORAGE, f"the database refused the row ({exc}).") from exc
     except BaseException:
         _remove(created)
         raise

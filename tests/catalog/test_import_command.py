@@ -266,3 +266,15 @@ def test_manifest_type_clashing_with_the_dataset_is_refused(db, good_dir, tmp_pa
     second.write_text("path,weight:string\ntiny/one.png,light\n")
     _, error = run_import(good_dir, "clash", "--manifest", str(second))
     assert error is not None and "field 'weight' is string here but number in dataset 'clash'" in str(error)
+
+
+def test_nul_character_in_a_manifest_value_fails_only_its_file_on_every_database(db, good_dir, tmp_path):
+    manifest = tmp_path / "meta.jsonl"
+    manifest.write_text(
+        json.dumps({"path": "top.png", "note": "a\u0000b"}) + "\n" + json.dumps({"path": "tiny/one.png", "note": "ok"}) + "\n"
+    )
+    out, error = run_import(good_dir, "nul", "--manifest", str(manifest))
+    assert error is not None
+    assert "top.png: field 'note' contains a NUL character." in out
+    assert DataRow.objects.get(global_key="tiny/one.png").metadata["note"] == "ok"
+    assert DataRow.objects.count() == len(GOOD) - 1
