@@ -281,3 +281,11 @@ def test_data_row_page_shows_which_job_set_each_answer_by_whom_and_when(
     species_row = html[html.index("↳ Species") :].split("</tr>")[0]
     assert f"Job #{job.pk} · batch “cats-1”" in species_row
     assert "<td>curator</td>" in species_row and "<time datetime=" in species_row
+
+
+def test_without_javascript_the_answers_endpoint_renders_the_whole_page(client_in: Client, onto: dict[str, Any]) -> None:
+    q, opt = onto["q"], onto["opt"]
+    data = {"project": onto["project"].pk, f"q{q['Subject'].pk}": opt[("Subject", "animal")], "batch_name": "mine"}
+    html = client_in.post(reverse("classification:answers"), data).content.decode()
+    assert "<html" in html and f'name="q{q["Species"].pk}"' in html
+    assert 'value="mine"' in html  # what the curator typed survives the round trip
