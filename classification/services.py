@@ -202,11 +202,9 @@ def preview_bulk_classification(
     skipped_labeled = counts["labeled"] if mode == BulkClassificationJob.Mode.EXCLUDE else 0
     to_overwrite = counts["labeled"] if mode == BulkClassificationJob.Mode.OVERWRITE else 0
     to_add = counts["selected"] - counts["in_project"] - counts["benchmark"]
-    if mode == BulkClassificationJob.Mode.EXCLUDE:
-        # labeled rows are necessarily in the project; excluded ones are not "already in" work
-        already = counts["in_project"] - counts["labeled"]
-    else:
-        already = counts["in_project"]
+    # In exclude mode the labeled rows are skipped, so they are not counted as "already in".
+    excluding = mode == BulkClassificationJob.Mode.EXCLUDE
+    already = counts["in_project"] - counts["labeled"] if excluding else counts["in_project"]
     return Preview(
         selected=counts["selected"],
         to_add=to_add,
