@@ -212,15 +212,25 @@ class Answer(models.Model):
 
     # No separate index on project: the unique constraint below starts with it.
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="answers", db_index=False)
-    data_row = models.ForeignKey(DataRow, on_delete=models.CASCADE, related_name="answers")
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    # Every index costs the bulk engine a write per answer, so only the queries that run per
+    # page or per job get one. data_row is covered by "answer_row_project"; set_by and job
+    # are only read from the answer's side (history); question deletions are rare admin work.
+    data_row = models.ForeignKey(DataRow, on_delete=models.CASCADE, related_name="answers", db_index=False)
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers", db_index=False)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     text = models.TextField(blank=True)
-    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     set_at = models.DateTimeField(default=timezone.now)
     # History: the bulk-classification job that wrote this answer (none when set by hand).
     job = models.ForeignKey(
-        "classification.BulkClassificationJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="written_answers"
+        "classification.BulkClassificationJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="written_answers",
+        db_index=False,
     )
 
     class Meta:
@@ -250,10 +260,12 @@ class AnswerOption(models.Model):
     # answer and project need no index of their own: the unique constraint and the filter
     # index below start with them (fewer indexes keep the engine's bulk upserts fast).
     answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="chosen", db_index=False)
-    option = models.ForeignKey(Option, on_delete=models.CASCADE, related_name="+")
+    option = models.ForeignKey(Option, on_delete=models.CASCADE, related_name="+", db_index=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
     data_row = models.ForeignKey(DataRow, on_delete=models.CASCADE, related_name="+")
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+")
+    # Option / question deletions (rare admin work) may scan; the engine writes one row per
+    # chosen option per answer and should not pay for those indexes.
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=8, choices=Answer.Kind.choices)
 
     class Meta:
