@@ -170,14 +170,14 @@ class CatalogFilter:
         from projects.models import Project, Question
         from projects.querying import rows_answer_in, rows_with_label
 
-        project = Project.objects.filter(pk=self.label_project).first()
+        project = Project.objects.filter(pk=self.label_project or 0).first()
         if project is None:
             raise FilterError(f"Project {self.label_project} does not exist.")
         if self.label_op == "labeled":
             return Q(id__in=rows_with_label(project))
         if self.label_op == "unlabeled":
             return ~Q(id__in=rows_with_label(project))
-        question = Question.objects.filter(pk=self.label_question, ontology_id=project.ontology_id).first()
+        question = Question.objects.filter(pk=self.label_question or 0, ontology_id=project.ontology_id).first()
         if question is None:
             raise FilterError(f"Choose a question of project “{project.name}” for the label filter.")
         if not self.label_options:
@@ -275,10 +275,10 @@ class CatalogFilter:
     def _describe_label(self) -> str:
         from projects.models import Option, Project, Question
 
-        project = Project.objects.filter(pk=self.label_project).values_list("name", flat=True).first() or self.label_project
+        project = Project.objects.filter(pk=self.label_project or 0).values_list("name", flat=True).first() or self.label_project
         if self.label_op in ("labeled", "unlabeled"):
             return f"{LABEL_OPERATORS[self.label_op]} in {project}"
-        question = Question.objects.filter(pk=self.label_question).values_list("name", flat=True).first() or "?"
+        question = Question.objects.filter(pk=self.label_question or 0).values_list("name", flat=True).first() or "?"
         options = ", ".join(Option.objects.filter(pk__in=self.label_options).values_list("label", flat=True))
         verb = "is one of" if self.label_op == "in" else "is not one of"
         return f"in {project}, {question} {verb} {options}"

@@ -40,7 +40,7 @@ _ID_SOURCE = {
 }
 
 
-def _id_list(ids: list[int]) -> object:
+def _id_list(ids: list[int]) -> str | list[int]:
     return json.dumps(ids) if connection.vendor == "sqlite" else ids
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
@@ -149,7 +149,7 @@ def validate_answers(project: Project, answers: dict[str, Any]) -> dict[str, str
 # --- Batch ------------------------------------------------------------------------------------
 
 
-def default_batch_name(user: AbstractBaseUser) -> str:
+def default_batch_name(user: User) -> str:
     return f"bulk-{timezone.localtime():%Y-%m-%d-%H%M%S}"
 
 
@@ -183,7 +183,7 @@ def batch_names_for(name: str, rows: int) -> list[str]:
 
 
 def preview_bulk_classification(
-    user: AbstractBaseUser, project: Project, *, step: str, mode: str, batch_name: str = "bulk"
+    user: User, project: Project, *, step: str, mode: str, batch_name: str = "bulk"
 ) -> Preview:
     """Exact counts of what submitting now would do, computed on the server from the
     user's selection (the same rules the engine applies)."""
@@ -220,7 +220,7 @@ def preview_bulk_classification(
 
 
 def submit_bulk_classification(
-    user: AbstractBaseUser,
+    user: User,
     project: Project,
     *,
     answers: dict[str, Any],
@@ -318,12 +318,12 @@ def job_rows(job: BulkClassificationJob) -> QuerySet[DataRow]:
     )
 
 
-def user_job(user: AbstractBaseUser, job_id: int) -> BulkClassificationJob:
+def user_job(user: User, job_id: int) -> BulkClassificationJob:
     """A job of this user, or DoesNotExist (views turn it into a 404)."""
     return BulkClassificationJob.objects.select_related("project").get(pk=job_id, created_by=user)
 
 
-def resume_job(user: AbstractBaseUser, job: BulkClassificationJob) -> BulkClassificationJob:
+def resume_job(user: User, job: BulkClassificationJob) -> BulkClassificationJob:
     """Queue a failed or stalled job again; the engine continues after its last chunk."""
     if job.created_by_id != user.pk:
         raise BulkClassificationJob.DoesNotExist
@@ -340,7 +340,7 @@ def resume_job(user: AbstractBaseUser, job: BulkClassificationJob) -> BulkClassi
 # --- Notifications ------------------------------------------------------------------------------
 
 
-def notification_state(user: AbstractBaseUser) -> dict[str, Any]:
+def notification_state(user: User) -> dict[str, Any]:
     jobs = list(BulkClassificationJob.objects.filter(created_by=user).select_related("project")[:10])
     return {
         "unread": Notification.objects.filter(user=user, read=False).count(),
@@ -351,7 +351,7 @@ def notification_state(user: AbstractBaseUser) -> dict[str, Any]:
     }
 
 
-def take_popups(user: AbstractBaseUser) -> list[Notification]:
+def take_popups(user: User) -> list[Notification]:
     """Finished-job notifications not shown yet; each is returned exactly once."""
     with transaction.atomic():
         pending = list(Notification.objects.filter(user=user, popped=False).select_related("job", "job__project"))
@@ -363,7 +363,7 @@ def take_popups(user: AbstractBaseUser) -> list[Notification]:
     return pending
 
 
-def mark_notifications_read(user: AbstractBaseUser, *, ids: list[int] | None = None) -> int:
+def mark_notifications_read(user: User, *, ids: list[int] | None = None) -> int:
     notifications = Notification.objects.filter(user=user, read=False)
     if ids is not None:
         notifications = notifications.filter(pk__in=ids)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Exists, OuterRef, Q
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -41,7 +41,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails  # set by django-htmx's middleware
 
 
-def _user(request: HtmxHttpRequest) -> AbstractBaseUser:
+def _user(request: HtmxHttpRequest) -> User:
     # LoginRequiredMiddleware guarantees an authenticated user on every view below.
     return request.user  # type: ignore[return-value]
 
