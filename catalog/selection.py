@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.http import QueryDict
@@ -18,7 +18,7 @@ from .filters import CatalogFilter, FilterError
 from .models import DataRow, Selection, SelectionItem
 
 
-def get_selection(user: AbstractBaseUser) -> Selection:
+def get_selection(user: User) -> Selection:
     selection, _ = Selection.objects.get_or_create(user=user)
     return selection
 
@@ -98,7 +98,7 @@ def _set_rows(selection: Selection, row_ids: list[int], *, selected: bool) -> No
     )
 
 
-def set_row_selected(user: AbstractBaseUser, row: DataRow, *, selected: bool) -> Selection:
+def set_row_selected(user: User, row: DataRow, *, selected: bool) -> Selection:
     """Tick or un-tick one row; it becomes the anchor of the next shift-click."""
     with transaction.atomic():
         selection = get_selection(user)
@@ -109,7 +109,7 @@ def set_row_selected(user: AbstractBaseUser, row: DataRow, *, selected: bool) ->
 
 
 def select_range(
-    user: AbstractBaseUser, target: DataRow, params: QueryDict, *, selected: bool = True, anchor_id: int | None = None
+    user: User, target: DataRow, params: QueryDict, *, selected: bool = True, anchor_id: int | None = None
 ) -> Selection:
     """Shift-click: every row between the anchor (the last clicked row, as the browser saw
     it, else as the server recorded it) and `target` in the order and filter the curator is
@@ -131,7 +131,7 @@ def select_range(
     return selection
 
 
-def select_all(user: AbstractBaseUser, params: QueryDict) -> Selection:
+def select_all(user: User, params: QueryDict) -> Selection:
     """Select every row matching the filter, now: the filter is frozen together with the
     newest row id, so rows imported later are not swept in."""
     flt = CatalogFilter.from_querydict(params)
@@ -149,7 +149,7 @@ def select_all(user: AbstractBaseUser, params: QueryDict) -> Selection:
     return selection
 
 
-def clear_selection(user: AbstractBaseUser) -> Selection:
+def clear_selection(user: User) -> Selection:
     with transaction.atomic():
         selection = get_selection(user)
         SelectionItem.objects.filter(selection=selection).delete()
