@@ -12,6 +12,18 @@ Query-string parameters:
     ap, aop, aq, ao  label condition: in project `ap`, `aop` is `in` / `not_in` (answer to
                  question `aq` is / is not one of options `ao`, repeated), `labeled` or
                  `unlabeled` (has / has no label in the project)
+
+Search narrows the filter above (only rows matching it are ranked, best score first):
+    q            natural-language text (needs a CLIP space)
+    similar      anchor row ids, repeated ("Find similar"; at most MAX_ANCHORS)
+    unlike       negative anchor row ids ("less like these"), repeated or comma-separated
+    space        embedding space id (default: the configured CLIP model's space, else a
+                 space holding the anchors' vectors)
+    top_k        how many results (default DEFAULT_TOP_K); with min_score it is a cap
+    min_score    keep only rows scoring at least this (cosine similarity)
+    ids          a ranked result frozen by Select all (comma-separated row ids): the
+                 selection re-resolves exactly these rows instead of searching again, so
+                 new vectors or a changed model never change what was selected
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -46,6 +58,13 @@ LABEL_OPERATORS = {
 SORTS = {"newest": "Newest first", "key": "Global key A→Z"}
 # Parameters that are not part of the filter itself (paging, UI state).
 NON_FILTER_PARAMS = {"after", "page_size", "conditions"}
+
+DEFAULT_TOP_K = 100
+# A threshold search, or an explicit top_k, returns at most this many rows: a list a curator
+# can still page through, and a frozen Select all that stays a modest id list.
+MAX_TOP_K = 10_000
+# "Find similar" averages at most this many anchors (the first ones selected).
+MAX_ANCHORS = 50
 
 BUILTIN_FIELDS = {"folder": MetadataField.Kind.STRING}
 
@@ -75,7 +94,21 @@ class CatalogFilter:
     label_op: str = ""
     label_question: int | None = None
     label_options: list[int] = field(default_factory=list)
+    # Search (see the module docstring); `search_text` is the `q` parameter.
+    search_text: str = ""
+    similar_ids: list[int] = field(default_factory=list)
+    unlike_ids: list[int] = field(default_factory=list)
+    space_id: int | None = None
+    top_k: int | None = None
+    min_score: float | None = None
+    frozen_ids: list[int] | None = None
     errors: list[str] = field(default_factory=list)
+    # The ranked result, computed once per filter object (q() is called several times per
+    # request: page, count, selection); None until searched or when the search failed.
+    _result: Any = field(default=None, init=False, repr=False, compare=False)
+    _searched: bool = field(default=False, init=False, repr=False, compare=False)
+    search_error: str = field(default="", init=False, compare=False)
+    result_space: Any = field(default=None, init=False, repr=False, compare=False)
 
     # 1. parse ----------------------------------------------------------------------------
     @classmethod
@@ -109,6 +142,7 @@ class CatalogFilter:
             flt.label_options = [int(o) for o in params.getlist("ao") if o.strip().isdigit()]
         elif project:
             flt.errors.append(f"Project '{project}' is not a project id.")
+        flt._parse_search(params)
         fields, ops, values, values2 = (params.getlist(n) for n in ("f", "op", "v", "v2"))
         for i, name in enumerate(fields):
             name = name.strip()
@@ -123,6 +157,47 @@ class CatalogFilter:
             flt.conditions.append(cond)
         return flt
 
+    def _parse_search(self, params: QueryDict) -> None:
+        self.search_text = params.get("q", "").strip()
+        self.similar_ids = _ids(params.getlist("similar"), "similar", self.errors)
+        if len(self.similar_ids) > MAX_ANCHORS:
+            self.errors.append(f"Find similar uses at most {MAX_ANCHORS} anchor rows; the first {MAX_ANCHORS} were kept.")
+            self.similar_ids = self.similar_ids[:MAX_ANCHORS]
+        self.unlike_ids = _ids(params.getlist("unlike"), "less like these", self.errors)[:MAX_ANCHORS]
+        space = params.get("space", "").strip()
+        if space.isdigit():
+            self.space_id = int(space)
+        elif space:
+            self.errors.append(f"Embedding space '{space}' is not a space id.")
+        top_k = params.get("top_k", "").strip()
+        if top_k:
+            if top_k.isdigit() and 1 <= int(top_k) <= MAX_TOP_K:
+                self.top_k = int(top_k)
+            else:
+                self.errors.append(f"Top k '{top_k}' must be a whole number from 1 to {MAX_TOP_K}.")
+        min_score = params.get("min_score", "").strip()
+        if min_score:
+            try:
+                self.min_score = float(min_score)
+                if not -1 <= self.min_score <= 1:
+                    raise ValueError
+            except ValueError:
+                self.errors.append(f"Minimum score '{min_score}' must be a number from -1 to 1 (cosine similarity).")
+                self.min_score = None
+        frozen = params.get("ids", None)
+        if frozen is not None:
+            self.frozen_ids = _ids([frozen], "ids", self.errors)
+
+    @property
+    def is_search(self) -> bool:
+        """A live search (text or similar rows); a frozen result is not searched again."""
+        return self.frozen_ids is None and bool(self.search_text or self.similar_ids)
+
+    @property
+    def ranked(self) -> bool:
+        """Whether the rows are shown in score order (a search that ran)."""
+        return self.is_search and self.search_result() is not None
+
     @property
     def field_kinds(self) -> dict[str, str]:
         kinds: dict[str, str] = dict(BUILTIN_FIELDS)
@@ -136,7 +211,23 @@ class CatalogFilter:
     # 2. apply ----------------------------------------------------------------------------
     def q(self) -> Q:
         """The rows this filter matches, as one Q (conditions with errors are left out and
-        reported in `errors`)."""
+        reported in `errors`).
+
+        With a search, the ranked result as `id__in` of its ids: the search ran inside the
+        filter, so those ids are exactly the rows to show, count and select. A search that
+        cannot run (weights absent, no vectors ...) is left out like a broken condition and
+        its message reported in `errors`, so the rest of the page keeps working."""
+        base = self.filter_q()
+        if self.frozen_ids is not None:
+            return base & Q(id__in=self.frozen_ids)
+        if self.is_search:
+            result = self.search_result(base)
+            if result is not None:
+                return Q(id__in=result.row_ids)
+        return base
+
+    def filter_q(self) -> Q:
+        """The filter without the search."""
         kinds = self.field_kinds
         parts: list[Q] = []
         if self.key:
@@ -193,6 +284,110 @@ class CatalogFilter:
     def queryset(self) -> QuerySet[DataRow]:
         return DataRow.objects.filter(self.q())
 
+    # 2b. search --------------------------------------------------------------------------
+    def search_space(self) -> Any:
+        """The embedding space to search in: the chosen one, else the configured CLIP
+        model's (text), else the space holding most of the anchors' vectors (similar)."""
+        from .clip import ClipUnavailable, clip_status
+        from .embedding_service import current_clip_space
+        from .models import EmbeddingSpace
+        from .vector_search import SearchError
+
+        if self.space_id:
+            space = EmbeddingSpace.objects.filter(pk=self.space_id).first()
+            if space is None:
+                raise SearchError(f"Embedding space {self.space_id} does not exist; pick one from the list.")
+            return space
+        if self.search_text:
+            available, message = clip_status()
+            if not available:
+                raise ClipUnavailable(message)
+            space = current_clip_space()
+            if space is None:
+                raise SearchError(
+                    "No image has a vector from the configured CLIP model yet: run `python manage.py embed` "
+                    "(or import images, which queues an embedding job), then search again."
+                )
+            return space
+        space = (
+            EmbeddingSpace.objects.filter(embeddings__data_row_id__in=self.similar_ids)
+            .annotate(anchors=Count("embeddings"))
+            .order_by("-anchors", "key")
+            .first()
+        )
+        if space is None:
+            raise SearchError(
+                f"None of the {len(self.similar_ids)} anchor row(s) has a vector in any embedding space: embed them "
+                "(`python manage.py embed`) or import custom vectors (`python manage.py import_embeddings`)."
+            )
+        return space
+
+    def search_result(self, base: Q | None = None) -> Any:
+        """The ranked result (vector_search.SearchResult) inside the filter, or None when the
+        search cannot run (its message is in `search_error` and `errors`). Computed once."""
+        if self._searched:
+            return self._result
+        self._searched = True
+        from .clip import ClipUnavailable
+        from .vector_search import NEGATIVE_WEIGHT, SearchError, _normalize, search, similar_query_vector, text_query_vector
+
+        if base is None:
+            base = self.filter_q()
+        try:
+            if self.search_text and self.similar_ids:
+                raise SearchError("Search by text or find similar rows, not both: clear one of them.")
+            space = self.search_space()
+            missing: list[int] = []
+            if self.search_text:
+                query = text_query_vector(space, self.search_text)
+                if self.unlike_ids:
+                    negative, missing = similar_query_vector(space, anchor_ids=self.unlike_ids)
+                    query = _normalize(_normalize(query) - NEGATIVE_WEIGHT * negative)
+            else:
+                query, missing = similar_query_vector(space, anchor_ids=self.similar_ids, negative_ids=self.unlike_ids)
+            options: dict[str, Any] = {"rows": DataRow.objects.filter(base) if base else None}
+            if self.min_score is not None:
+                options |= {"threshold": self.min_score, "max_results": self.top_k or MAX_TOP_K}
+            else:
+                options["k"] = self.top_k or DEFAULT_TOP_K
+            # Rows the curator said are unlike what they want never come back as results.
+            result = search(space, query, exclude_ids=self.unlike_ids, **options)
+        except (ClipUnavailable, SearchError) as exc:
+            self.search_error = str(exc)
+            self.errors.append(self.search_error)
+            return None
+        if missing:
+            shown = ", ".join(str(i) for i in missing[:10])
+            self.errors.append(f"Row(s) {shown} have no vector in {space.key} and were left out of the search.")
+        self.result_space = space
+        self._result = result
+        return result
+
+    @property
+    def scores(self) -> dict[int, float]:
+        result = self.search_result() if self.is_search else None
+        return dict(zip(result.row_ids, result.scores, strict=True)) if result is not None else {}
+
+    def frozen(self) -> CatalogFilter:
+        """This filter with a live search replaced by its result (Select all stores this), so
+        re-resolving it later gives exactly the rows ranked now."""
+        result = self.search_result() if self.is_search else None
+        if result is None:
+            return self
+        flt = CatalogFilter.from_querydict(QueryDict(self.to_querystring()))
+        flt.frozen_ids = sorted(result.row_ids)
+        return flt
+
+    # Keyset paging over a ranked list: the cursor is a rank position in the in-memory result.
+    def rank_cursor(self, position: int) -> str:
+        return base64.urlsafe_b64encode(json.dumps(["rank", position]).encode()).decode().rstrip("=")
+
+    def rank_position(self, cursor: str) -> int:
+        payload = _decode_cursor(cursor)
+        if not (isinstance(payload, list) and len(payload) == 2 and payload[0] == "rank" and isinstance(payload[1], int)):
+            raise FilterError(f"Page cursor '{cursor}' is not valid for a ranked search.")
+        return max(0, payload[1])
+
     @property
     def ordering(self) -> list[str]:
         return ["global_key", "id"] if self.sort == "key" else ["-id"]
@@ -204,11 +399,7 @@ class CatalogFilter:
 
     def after_q(self, cursor: str) -> Q:
         """Rows strictly after `cursor` in this filter's order (keyset: no OFFSET)."""
-        try:
-            padded = cursor + "=" * (-len(cursor) % 4)
-            payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-            raise FilterError(f"Page cursor '{cursor}' is not valid.") from exc
+        payload = _decode_cursor(cursor)
         if self.sort == "key":
             if not (isinstance(payload, list) and len(payload) == 2):
                 raise FilterError(f"Page cursor '{cursor}' is not valid.")
@@ -220,6 +411,12 @@ class CatalogFilter:
 
     def between_q(self, first: DataRow, second: DataRow) -> Q:
         """Rows from `first` to `second` inclusive in this filter's order (shift-click)."""
+        if self.ranked:
+            ids = self.search_result().row_ids
+            if first.pk not in ids or second.pk not in ids:
+                return Q(id=second.pk)
+            lo, hi = sorted([ids.index(first.pk), ids.index(second.pk)])
+            return Q(id__in=ids[lo : hi + 1])
         if self.sort == "key":
             lo, hi = sorted([(first.global_key, first.pk), (second.global_key, second.pk)])
             after_lo = Q(global_key__gt=lo[0]) | Q(global_key=lo[0], id__gte=lo[1])
@@ -252,6 +449,20 @@ class CatalogFilter:
             qd["combine"] = self.combine
         if self.sort != "newest":
             qd["sort"] = self.sort
+        if self.search_text:
+            qd["q"] = self.search_text
+        for row_id in self.similar_ids:
+            qd.appendlist("similar", str(row_id))
+        for row_id in self.unlike_ids:
+            qd.appendlist("unlike", str(row_id))
+        if self.space_id:
+            qd["space"] = str(self.space_id)
+        if self.top_k:
+            qd["top_k"] = str(self.top_k)
+        if self.min_score is not None:
+            qd["min_score"] = f"{self.min_score:g}"
+        if self.frozen_ids is not None:
+            qd["ids"] = ",".join(str(i) for i in self.frozen_ids)
         return qd.urlencode()
 
     def describe(self) -> str:
@@ -270,7 +481,27 @@ class CatalogFilter:
         if self.dataset_id:
             name = Dataset.objects.filter(pk=self.dataset_id).values_list("name", flat=True).first()
             text = f"{text} in dataset {name or self.dataset_id}"
-        return text
+        search = self._describe_search()
+        return f"{search} among {text}" if search else text
+
+    def _describe_search(self) -> str:
+        if not (self.search_text or self.similar_ids):
+            return ""
+        from .models import EmbeddingSpace
+
+        what = f"text “{self.search_text}”" if self.search_text else f"similar to {_rows(len(self.similar_ids))}"
+        if self.unlike_ids:
+            what += f", less like {_rows(len(self.unlike_ids))}"
+        if self.space_id:
+            key = EmbeddingSpace.objects.filter(pk=self.space_id).values_list("key", flat=True).first()
+            what += f" in {key or self.space_id}"
+        if self.min_score is not None:
+            what += f", score ≥ {self.min_score:g}"
+        else:
+            what += f", top {self.top_k or DEFAULT_TOP_K}"
+        if self.frozen_ids is not None:
+            what += f" ({_rows(len(self.frozen_ids))} frozen at Select all)"
+        return "Search " + what
 
     def _describe_label(self) -> str:
         from projects.models import Option, Project, Question
@@ -285,7 +516,42 @@ class CatalogFilter:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.dataset_id or self.key or self.conditions or self.label_project)
+        return not (
+            self.dataset_id
+            or self.key
+            or self.conditions
+            or self.label_project
+            or self.search_text
+            or self.similar_ids
+            or self.frozen_ids is not None
+        )
+
+
+def _rows(n: int) -> str:
+    return f"{n} row{'s' if n != 1 else ''}"
+
+
+def _ids(values: list[str], name: str, errors: list[str]) -> list[int]:
+    """Row ids from repeated and/or comma- or space-separated values, in order, no repeats."""
+    ids: list[int] = []
+    seen: set[int] = set()
+    for value in values:
+        for token in value.replace(",", " ").split():
+            if token.isdigit():
+                if int(token) not in seen:
+                    seen.add(int(token))
+                    ids.append(int(token))
+            else:
+                errors.append(f"'{token}' in {name} is not a row id.")
+    return ids
+
+
+def _decode_cursor(cursor: str) -> Any:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise FilterError(f"Page cursor '{cursor}' is not valid.") from exc
 
 
 def parse_number(value: str, field_name: str) -> float:

@@ -58,6 +58,26 @@ class ImportForm(forms.Form):
     manifest = forms.FileField(required=False, allow_empty_file=True)
 
 
+def queue_embedding(report: ImportReport, user: Any = None) -> None:
+    """After an import (browser or `import_images`): queue an embedding job for the dataset's
+    new rows when CLIP weights are here; otherwise say in the report, in one line, that the
+    images were not embedded and what to set. The import itself has succeeded either way."""
+    from .clip import ClipUnavailable
+    from .embedding_service import start_embedding_job
+
+    if not report.imported:
+        return
+    dataset = Dataset.objects.filter(name=report.dataset).first()
+    try:
+        start_embedding_job(user if getattr(user, "is_authenticated", False) else None, dataset=dataset)
+    except ClipUnavailable:
+        report.warnings.append(
+            f"{len(report.imported)} image(s) were not embedded for search: CLIP weights are absent. Set "
+            f"CURIO_CLIP_PRETRAINED (now {settings.CURIO_CLIP_PRETRAINED!r}) to a checkpoint file for "
+            f"CURIO_CLIP_MODEL={settings.CURIO_CLIP_MODEL!r}, then run `python manage.py embed`."
+        )
+
+
 @require_http_methods(["GET", "POST"])
 def import_images(request: HtmxHttpRequest) -> HttpResponse:
     report: ImportReport | None = None
@@ -75,6 +95,8 @@ def import_images(request: HtmxHttpRequest) -> HttpResponse:
                 form.add_error("manifest", str(exc))
             except ImportRefused as exc:
                 form.add_error("dataset", str(exc))
+            if report is not None:
+                queue_embedding(report, request.user)
             if report is not None and not request.htmx:
                 request.session[REPORT_SESSION_KEY] = report.to_dict()
                 return redirect("catalog:import")

@@ -7,11 +7,18 @@ Coordinates are scaled into [0, 1] × [0, 1] so the canvas and the selection sha
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
+import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db.models import QuerySet
 
 from .models import DataRow, EmbeddingSpace
@@ -119,3 +126,88 @@ def points_in_polygon(points: np.ndarray, polygon: Sequence[tuple[float, float]]
 def select_lasso(projection: Projection, polygon: Sequence[tuple[float, float]]) -> list[int]:
     """Row ids whose point lies inside the lasso polygon."""
     return projection.row_ids[points_in_polygon(projection.coords, polygon)].tolist()
+
+
+# --- maps for the projector page: computed once per space + filter, cached on disk ----------------
+# The page asks for the map of (space, filter); small maps are computed in the request, larger
+# ones by a django-q2 job whose result is cached in a file every web worker can read (the job
+# runs in another process, so a per-process cache would never see it).
+def background_limit() -> int:
+    """Maps of more points than this are computed in a background job."""
+    return int(getattr(settings, "CURIO_PROJECTOR_SYNC_LIMIT", 20_000))
+
+
+def _map_dir() -> Path:
+    return Path(getattr(settings, "CURIO_PROJECTOR_CACHE_DIR", "") or Path(settings.VAR_DIR) / "projector")
+
+
+def map_key(space: EmbeddingSpace, filter_query: str, method: str) -> str:
+    """Changes whenever the space's vectors do (vectors_version), so a cached map is never stale
+    with respect to the vectors; the filter is part of the key as its canonical query string."""
+    version = EmbeddingSpace.objects.filter(pk=space.pk).values_list("vectors_version", flat=True).first()
+    raw = f"{space.pk}|{space.key}|{space.created_at.isoformat()}|{version}|{method}|{filter_query}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _rows_for(filter_query: str) -> QuerySet[DataRow] | None:
+    from django.http import QueryDict
+
+    from .filters import CatalogFilter
+
+    flt = CatalogFilter.from_querydict(QueryDict(filter_query))
+    return None if flt.is_empty else flt.queryset()
+
+
+def cached_map(key: str) -> Projection | None:
+    path = _map_dir() / f"{key}.npz"
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return Projection(str(data["method"]), data["row_ids"], data["coords"])
+
+
+def map_job_state(key: str) -> dict[str, Any] | None:
+    """{"status": "computing" | "failed", "message", "started"} of the map's job, if one ran."""
+    path = _map_dir() / f"{key}.json"
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(key: str, state: dict[str, Any]) -> None:
+    _map_dir().mkdir(parents=True, exist_ok=True)
+    tmp = _map_dir() / f"{key}.json.tmp"
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, _map_dir() / f"{key}.json")
+
+
+def compute_map(*, space_id: int, filter_query: str, method: str = "pca") -> int:
+    """Compute the map of (space, filter) and cache it; the task behind start_map_job.
+    Records its own failure (hooks can be lost), returns the number of points."""
+    space = EmbeddingSpace.objects.get(pk=space_id)
+    key = map_key(space, filter_query, method)
+    try:
+        projection = project(space, rows=_rows_for(filter_query), method=method)
+    except Exception as exc:
+        _write_state(key, {"status": "failed", "message": f"{type(exc).__name__}: {exc}", "started": time.time()})
+        raise
+    _map_dir().mkdir(parents=True, exist_ok=True)
+    tmp = _map_dir() / f"{key}.tmp.npz"
+    np.savez(tmp, method=np.array(projection.method), row_ids=projection.row_ids, coords=projection.coords)
+    os.replace(tmp, _map_dir() / f"{key}.npz")  # atomic: a reader sees the whole map or none
+    (_map_dir() / f"{key}.json").unlink(missing_ok=True)
+    return len(projection.row_ids)
+
+
+def start_map_job(space: EmbeddingSpace, filter_query: str, method: str = "pca") -> str:
+    """Queue the map's computation unless a job for it is already running (or died long ago)."""
+    from django_q.tasks import async_task
+
+    key = map_key(space, filter_query, method)
+    state = map_job_state(key)
+    if state and state.get("status") == "computing" and time.time() - float(state.get("started", 0)) < 3600:
+        return key
+    _write_state(key, {"status": "computing", "started": time.time()})
+    async_task("catalog.tasks.compute_projector_map", space.pk, filter_query, method, task_name=f"projector-{key[:12]}")
+    return key

@@ -133,20 +133,39 @@ def select_range(
 
 def select_all(user: User, params: QueryDict) -> Selection:
     """Select every row matching the filter, now: the filter is frozen together with the
-    newest row id, so rows imported later are not swept in."""
+    newest row id, so rows imported later are not swept in. A search is frozen as its
+    ranked ids (CatalogFilter.frozen), so the selection is exactly the results shown, even
+    if vectors change before the wizard resolves it."""
     flt = CatalogFilter.from_querydict(params)
-    flt.q()  # validates conditions
+    flt.q()  # validates conditions and runs the search, if any
     if flt.errors:
         raise FilterError("Fix the filter before selecting all: " + " ".join(flt.errors))
     with transaction.atomic():
         selection = get_selection(user)
         SelectionItem.objects.filter(selection=selection).delete()
         selection.select_all = True
-        selection.filter_query = flt.to_querystring()
+        selection.filter_query = flt.frozen().to_querystring()
         selection.max_row_id = DataRow.objects.aggregate(m=Max("id"))["m"] or 0
         selection.anchor_row_id = None
         selection.save()
     return selection
+
+
+def add_rows_to_selection(user: User, row_ids: Iterable[int]) -> tuple[Selection, int]:
+    """Add rows (a box or lasso on the projector) to the selection, keeping what is already
+    selected. Returns the selection and how many of the rows were not selected before.
+    Ids of rows that do not exist are ignored."""
+    wanted = sorted({int(i) for i in row_ids})
+    with transaction.atomic():
+        selection = get_selection(user)
+        added = 0
+        for start in range(0, len(wanted), 5000):
+            chunk = wanted[start : start + 5000]
+            existing = list(DataRow.objects.filter(id__in=chunk).values_list("id", flat=True))
+            added += len(existing) - len(selected_ids_among(selection, existing))
+            _set_rows(selection, existing, selected=True)
+        selection.save(update_fields=["updated_at"])
+    return selection, added
 
 
 def clear_selection(user: User) -> Selection:

@@ -9,3 +9,9 @@ from .models import EmbeddingJob
 def run_embedding_job(job_id: int) -> str:
     job = EmbeddingJob.objects.get(pk=job_id)
     return _run_embedding_job(job).status
+
+
+def compute_projector_map(space_id: int, filter_query: str, method: str) -> int:
+    from .projector import compute_map
+
+    return compute_map(space_id=space_id, filter_query=filter_query, method=method)

@@ -52,7 +52,9 @@
       }, box);
     } else {
       setTile(tile, checked);
-      post("/selection/toggle/", { row: rowId, selected: checked ? "1" : "0" }, box);
+      // The filter rides along so the re-rendered bar's "Find similar to selected" searches
+      // inside the filter on screen.
+      post("/selection/toggle/", { row: rowId, selected: checked ? "1" : "0", filter_qs: results().dataset.filterQs }, box);
     }
     anchorId = rowId;
   });
@@ -67,6 +69,7 @@
     const detail = event.detail || {};
     if (detail.action === "all") tiles().forEach((t) => setTile(t, true));
     if (detail.action === "clear") { tiles().forEach((t) => setTile(t, false)); anchorId = null; }
+    if (detail.action === "add") toast("Added " + detail.added + " of the " + detail.inside + " rows inside the shape to the selection.", "info");
   }
 
   function toast(message, level) {

@@ -13,6 +13,7 @@ from typing import Any, TextIO, cast
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from catalog.import_views import queue_embedding
 from catalog.importer import FileResult, ImportRefused, ManifestError, import_folder, printable
 
 
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         finally:
             if bar is not None:
                 bar.close()
+        queue_embedding(report)  # or a warning line saying why the images were not embedded
         self.stdout.write(report.summary())
         if report.failed:
             raise CommandError(f"{len(report.failed)} file(s) failed; each is listed above with its reason.")
