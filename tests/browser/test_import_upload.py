@@ -8,11 +8,7 @@ from typing import Any
 import pytest
 
 from catalog.models import DataRow
-
-# The Chromium + logged-in page fixtures of the browser suite, reused rather than copied.
-from tests.browser.conftest import browser, page  # noqa: F401
-
-from .awkward import PIXEL_LIMIT_FOR_TESTS, build_awkward
+from tests.catalog.awkward import PIXEL_LIMIT_FOR_TESTS, build_awkward
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +18,7 @@ def low_pixel_limit(settings: Any) -> None:
     settings.CURIO_MAX_IMAGE_PIXELS = PIXEL_LIMIT_FOR_TESTS
 
 
-def test_upload_many_files_from_the_browser_shows_the_report(page, live_server, tmp_path):  # noqa: F811
+def test_upload_many_files_from_the_browser_shows_the_report(page, live_server, tmp_path):
     root = build_awkward(tmp_path / "awkward")
     chosen = [
         root / "colour/cmyk.jpg",
