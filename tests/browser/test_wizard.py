@@ -90,3 +90,20 @@ def test_select_classify_nested_preview_submit_and_pop_up(page, live_server, cur
     assert page.locator("#toasts .toast").count() == 0
     page.get_by_role("button", name="Mark all read").click()
     page.wait_for_function("document.querySelector('#bell-count').textContent.trim().startsWith('0')")
+
+    # The catalog's label filter: "in Demo photos, Subject is not one of Animal" hides exactly
+    # the three classified rows (the seed's chunking loop: filter, select all, classify, repeat).
+    classified = set(Answer.objects.filter(job=job, question=subject).values_list("data_row__global_key", flat=True))
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("#match-count:has-text('match')")
+    total = int(page.locator("#match-count").inner_text().split()[0])
+    page.locator("#f-ap").select_option(label="Demo photos")
+    page.locator("#f-aop").select_option("not_in")
+    page.locator("#f-aq").select_option(label="Subject")
+    page.locator("#f-ao").select_option(label="Animal")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**aop=not_in**")
+    page.wait_for_selector(f"#match-count:has-text('{total - 3} row')")
+    shown = set(page.locator("#grid .tile .caption").all_inner_texts())
+    assert shown and not (shown & classified)
+    screenshot(page, "catalog-is-not-one-of")
