@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.static import serve
 from django_htmx.http import trigger_client_event
+from django_htmx.middleware import HtmxDetails
 
 from . import projector
 from . import selection as selection_service
@@ -33,10 +37,19 @@ from .filters import (
 from .models import DataRow, Dataset, Embedding, EmbeddingSpace, Selection
 
 
-def _filter_params(request: HttpRequest) -> QueryDict:
+def _filter_params(request: HtmxHttpRequest) -> QueryDict:
     """The filter part of a request: GET for pages, the POST body for selection actions
     (which carry the filter the curator is looking at)."""
     return request.GET if request.method == "GET" else request.POST
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails  # set by django-htmx's middleware
+
+
+def _user(request: HtmxHttpRequest) -> User:
+    # LoginRequiredMiddleware guarantees an authenticated user on every view here.
+    return request.user  # type: ignore[return-value]
 
 
 TILE_FIELDS = ("id", "global_key", "thumbnail", "width", "height", "dataset_id")
@@ -82,7 +95,7 @@ def _spaces() -> list[EmbeddingSpace]:
 
 
 @require_GET
-def browse(request: HttpRequest) -> HttpResponse:
+def browse(request: HtmxHttpRequest) -> HttpResponse:
     flt = CatalogFilter.from_querydict(request.GET)
     after = request.GET.get("after", "")
     try:
@@ -94,7 +107,7 @@ def browse(request: HttpRequest) -> HttpResponse:
     scores = flt.scores
     for row in rows:
         row.score = scores.get(row.pk)  # type: ignore[attr-defined]
-    selection = selection_service.get_selection(request.user)
+    selection = selection_service.get_selection(_user(request))
     filter_qs = flt.to_querystring()
     try:
         extra_conditions = max(0, int(request.GET.get("conditions", "0")))
@@ -131,7 +144,7 @@ def browse(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _label_projects() -> list[object]:
+def _label_projects() -> list[Any]:
     """Projects with their option questions, for the filter form's label condition."""
     from projects.models import Project, Question
 
@@ -166,7 +179,7 @@ def _with_param(params: QueryDict, name: str, value: str) -> str:
 
 
 @require_GET
-def count(request: HttpRequest) -> HttpResponse:
+def count(request: HtmxHttpRequest) -> HttpResponse:
     """The number of rows matching the filter, loaded after the grid so that a slow count
     never delays the first page."""
     flt = CatalogFilter.from_querydict(request.GET)
@@ -175,7 +188,7 @@ def count(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def row_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def row_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(DataRow.objects.select_related("dataset"), pk=pk)
     fields = dict(row.dataset.fields.values_list("name", "kind"))
     metadata = [(name, value, fields.get(name, "string")) for name, value in sorted(row.metadata.items())]
@@ -185,19 +198,19 @@ def row_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def row_thumbnail(request: HttpRequest, pk: int) -> HttpResponse:
+def row_thumbnail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A row's thumbnail by row id (the projector's hover preview knows only ids)."""
     row = get_object_or_404(DataRow.objects.only("thumbnail"), pk=pk)
     return redirect(row.thumbnail.url)
 
 
 @require_GET
-def dataset_list(request: HttpRequest) -> HttpResponse:
+def dataset_list(request: HtmxHttpRequest) -> HttpResponse:
     datasets = Dataset.objects.annotate(row_count=Count("rows")).order_by("name")
     return render(request, "catalog/datasets.html", {"datasets": datasets})
 
 
-def _selection_response(request: HttpRequest, selection: Selection, event: dict[str, object]) -> HttpResponse:
+def _selection_response(request: HtmxHttpRequest, selection: Selection, event: dict[str, object]) -> HttpResponse:
     if not request.htmx:
         return redirect(reverse("catalog:browse") + "?" + request.POST.get("filter_qs", ""))
     context = _selection_context(selection, request.POST.get("filter_qs", ""))
@@ -206,7 +219,7 @@ def _selection_response(request: HttpRequest, selection: Selection, event: dict[
     return trigger_client_event(response, "selectionChanged", event)
 
 
-def _row_from_post(request: HttpRequest) -> DataRow:
+def _row_from_post(request: HtmxHttpRequest) -> DataRow:
     row_id = request.POST.get("row", "")
     if not row_id.isdigit():
         raise Http404("No such data row.")
@@ -214,33 +227,33 @@ def _row_from_post(request: HttpRequest) -> DataRow:
 
 
 @require_POST
-def selection_toggle(request: HttpRequest) -> HttpResponse:
+def selection_toggle(request: HtmxHttpRequest) -> HttpResponse:
     row = _row_from_post(request)
     selected = request.POST.get("selected", "1") == "1"
-    selection = selection_service.set_row_selected(request.user, row, selected=selected)
+    selection = selection_service.set_row_selected(_user(request), row, selected=selected)
     return _selection_response(request, selection, {"action": "toggle", "row": row.pk, "selected": selected})
 
 
 @require_POST
-def selection_range(request: HttpRequest) -> HttpResponse:
+def selection_range(request: HtmxHttpRequest) -> HttpResponse:
     row = _row_from_post(request)
     selected = request.POST.get("selected", "1") == "1"
     params = QueryDict(request.POST.get("filter_qs", ""))
     anchor = request.POST.get("anchor", "")
     anchor_id = int(anchor) if anchor.isdigit() else None
-    selection = selection_service.select_range(request.user, row, params, selected=selected, anchor_id=anchor_id)
+    selection = selection_service.select_range(_user(request), row, params, selected=selected, anchor_id=anchor_id)
     return _selection_response(request, selection, {"action": "range", "row": row.pk, "selected": selected})
 
 
 @require_POST
-def selection_all(request: HttpRequest) -> HttpResponse:
+def selection_all(request: HtmxHttpRequest) -> HttpResponse:
     params = QueryDict(request.POST.get("filter_qs", ""))
     try:
-        selection = selection_service.select_all(request.user, params)
+        selection = selection_service.select_all(_user(request), params)
     except FilterError as exc:
         if not request.htmx:
             messages.error(request, str(exc))
-        selection = selection_service.get_selection(request.user)
+        selection = selection_service.get_selection(_user(request))
         response = _selection_response(request, selection, {"action": "error"})
         if request.htmx:
             response = trigger_client_event(response, "curioError", {"message": str(exc)})
@@ -249,10 +262,10 @@ def selection_all(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def similar_to_selection(request: HttpRequest) -> HttpResponse:
+def similar_to_selection(request: HtmxHttpRequest) -> HttpResponse:
     """ "Find similar to selected": a similarity search whose anchors are the selected rows
     (the newest MAX_ANCHORS of them), inside the filter the curator was looking at."""
-    selection = selection_service.get_selection(request.user)
+    selection = selection_service.get_selection(_user(request))
     anchors = list(selection_service.selected_rows(selection).order_by("-id").values_list("id", flat=True)[:MAX_ANCHORS])
     if not anchors:
         messages.error(request, "Nothing is selected: tick rows first, then Find similar.")
@@ -263,16 +276,16 @@ def similar_to_selection(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def selection_clear(request: HttpRequest) -> HttpResponse:
-    selection = selection_service.clear_selection(request.user)
+def selection_clear(request: HtmxHttpRequest) -> HttpResponse:
+    selection = selection_service.clear_selection(_user(request))
     return _selection_response(request, selection, {"action": "clear"})
 
 
 @require_GET
-def media(request: HttpRequest, path: str) -> HttpResponse:
+def media(request: HtmxHttpRequest, path: str) -> HttpResponseBase:
     """Media files behind the login like every page (the embedded default has no separate
     file server; a scale-out deployment serves them from object storage instead)."""
-    response = serve(request, path, document_root=Path(settings.MEDIA_ROOT))
+    response = serve(request, path, document_root=str(Path(settings.MEDIA_ROOT)))
     # Content-addressed names never change content: let the browser keep them.
     response["Cache-Control"] = "private, max-age=86400"
     return response
@@ -284,7 +297,7 @@ PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 OTHER_COLOR = "#9aa0a6"
 
 
-def _map_space(request: HttpRequest, flt: CatalogFilter) -> EmbeddingSpace | None:
+def _map_space(request: HtmxHttpRequest, flt: CatalogFilter) -> EmbeddingSpace | None:
     """The space to draw: `map_space`, else the search's space, else the configured CLIP
     model's, else the first space."""
     from .embedding_service import current_clip_space
@@ -371,10 +384,10 @@ def _projection(space: EmbeddingSpace, flt: CatalogFilter) -> projector.Projecti
 
 
 @require_GET
-def projector_page(request: HttpRequest) -> HttpResponse:
+def projector_page(request: HtmxHttpRequest) -> HttpResponse:
     flt = CatalogFilter.from_querydict(request.GET)
     space = _map_space(request, flt)
-    selection = selection_service.get_selection(request.user)
+    selection = selection_service.get_selection(_user(request))
     filter_qs = flt.to_querystring()
     color = request.GET.get("color", "")
     points = QueryDict(filter_qs, mutable=True)
@@ -398,7 +411,7 @@ def projector_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def projector_points(request: HttpRequest) -> JsonResponse:
+def projector_points(request: HtmxHttpRequest) -> JsonResponse:
     """The map as JSON for projector.js: {"status": "ready", "ids", "x", "y", "c", "legend"},
     or {"status": "computing"} while a background job works on it, or an error message."""
     flt = CatalogFilter.from_querydict(request.GET)
@@ -431,7 +444,7 @@ def projector_points(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _shape_ids(request: HttpRequest, projection: projector.Projection) -> list[int]:
+def _shape_ids(request: HtmxHttpRequest, projection: projector.Projection) -> list[int]:
     """Row ids inside the posted box (x0, y0, x1, y1) or lasso (`points`: [[x, y], ...]), in
     the map's [0, 1] frame."""
     shape = request.POST.get("shape", "")
@@ -452,7 +465,7 @@ def _shape_ids(request: HttpRequest, projection: projector.Projection) -> list[i
 
 
 @require_POST
-def projector_select(request: HttpRequest) -> HttpResponse:
+def projector_select(request: HtmxHttpRequest) -> HttpResponse:
     """Box or lasso on the map: the rows inside are added to the selection. The shape is
     resolved on the server against the same map, so the browser never ships ids."""
     flt = CatalogFilter.from_querydict(QueryDict(request.POST.get("filter_qs", "")))
@@ -468,10 +481,10 @@ def projector_select(request: HttpRequest) -> HttpResponse:
         if not request.htmx:
             messages.error(request, str(exc))
             return redirect(reverse("catalog:projector") + "?" + request.POST.get("filter_qs", ""))
-        selection = selection_service.get_selection(request.user)
+        selection = selection_service.get_selection(_user(request))
         response = _selection_response(request, selection, {"action": "error"})
         return trigger_client_event(response, "curioError", {"message": str(exc)})
-    selection, added = selection_service.add_rows_to_selection(request.user, ids)
+    selection, added = selection_service.add_rows_to_selection(_user(request), ids)
     if not request.htmx:
         messages.success(request, f"Added {added} row(s) to the selection.")
         return redirect(reverse("catalog:projector") + "?" + request.POST.get("filter_qs", ""))
