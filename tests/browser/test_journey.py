@@ -100,6 +100,13 @@ def settle(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_function("!document.querySelector('.htmx-request')")
 
 
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """A screenshot of the page at rest: no request in flight, the bell's count loaded."""
+    settle(page)
+    page.wait_for_function("!/…/.test(document.querySelector('#bell-count')?.textContent || '')")
+    screenshot(page, name)
+
+
 def test_curator_journey(browser, live_server, curator, demo_project, photos_dir, tmp_path, broker_async, cluster_factory):  # noqa: F811
     files = upload_files(photos_dir)
     assert len(files) == TOTAL
@@ -151,7 +158,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         report.wait_for()
         counts = report.locator(".import-counts").inner_text()
         assert f"{TOTAL} imported" in counts and "0 already present" in counts and "0 failed" in counts
-        screenshot(page, "02-import")
+        shot(page, "02-import")
 
         # Custom embeddings for the similarity search (the command a curator runs for vectors
         # from their own network).
@@ -179,15 +186,26 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         ticked = [t for t in tiles if page.locator(f"#sel-{t}").is_checked()]
         assert ticked == tiles[1:5]
 
-        # 5. Select all matching, then un-tick the first and the last.
+        # 5. Select all matching, then un-tick the first and the last. The page's loading
+        # indicator shows for this request too, though the button names no indicator itself.
+        page.evaluate(
+            """() => {
+              const box = document.getElementById("htmx-indicator");
+              window.indicated = false;
+              new MutationObserver(() => { if (box.classList.contains("htmx-request")) window.indicated = true; })
+                .observe(box, {attributes: true});
+            }"""
+        )
         page.locator("#select-all").click()
         wait_for_count(page, ANIMALS)
         assert all(box.is_checked() for box in page.locator("#grid .select-row").all())
+        assert page.evaluate("window.indicated") is True
+        assert page.locator("#htmx-indicator").is_hidden()  # and it goes away again
         page.locator(f"#sel-{tiles[0]}").click()
         page.locator(f"#sel-{tiles[-1]}").click()
         wait_for_count(page, ANIMALS - 2)
         assert selection_count(page) == f"({ANIMALS - 2}) selected"
-        screenshot(page, "03-catalog")
+        shot(page, "03-catalog")
         chosen = set(tiles[1:-1])
         unticked = {tiles[0], tiles[-1]}
 
@@ -200,13 +218,13 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         assert len(scores) == ANIMALS and scores == sorted(scores, reverse=True)
         assert selection_count(page) == f"({ANIMALS - 2}) selected"
         assert {t.get_attribute("data-row-id") for t in page.locator("#grid .tile.selected").all()} == chosen
-        screenshot(page, "04-similar")
+        shot(page, "04-similar")
         if page.locator("#open-projector").count():
             page.locator("#open-projector").click()
             page.wait_for_url("**/projector/**")
             page.wait_for_selector("#map-canvas")
             page.wait_for_function("!/Loading/.test(document.querySelector('#map-status')?.textContent || '')")
-            screenshot(page, "05-projector")
+            shot(page, "05-projector")
             page.go_back()
             page.wait_for_selector("#ranked-note")
 
@@ -230,7 +248,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         page.locator("#batch-name").fill("journey-animals")
         page.locator(".advanced summary").click()
         page.locator("#priority").select_option("2")
-        screenshot(page, "06-wizard-answers")
+        shot(page, "06-wizard-answers")
 
         # 8. Preview counts.
         page.get_by_role("button", name="Preview").click()
@@ -248,7 +266,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
             "already_in_project": "0",
         }
         page.locator("#preview").scroll_into_view_if_needed()
-        screenshot(page, "07-wizard-preview")
+        shot(page, "07-wizard-preview")
 
         # 9. Submit: the job is queued (no worker yet), the panel shows it and polls.
         page.get_by_role("button", name="Submit").click()
@@ -261,8 +279,9 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         row = page.locator(f"#job-{job.pk}")
         row.wait_for()
         assert "journey-animals" in row.inner_text() and "Queued" in row.locator(".status").inner_text()
+        assert "Waiting for a worker to pick it up" in row.inner_text()
         assert page.locator("#notification-panel").get_attribute("data-polling") == "on"
-        screenshot(page, "08-notifications-queued")
+        shot(page, "08-notifications-queued")
 
         # 10. A real worker runs it; the panel follows the progress to the end and stops
         # polling, and the pop-up says what happened.
@@ -275,7 +294,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         toast = page.locator("#toasts .toast").first
         toast.wait_for()
         assert f"Classified {ANIMALS - 2} rows into “Demo photos”" in toast.inner_text()
-        screenshot(page, "09-notifications-done")
+        shot(page, "09-notifications-done")
         page.locator("#bell summary").click()  # close the panel
         toast.get_by_role("button", name="Dismiss").click()
 
@@ -297,7 +316,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
             assert "Notes: from the journey" in cells[4] and "Pre-label" not in cells[4]
         labelled_keys = set(page.locator("table.project-rows tbody tr td:nth-child(2) a").all_inner_texts())
         assert len(labelled_keys) == ANIMALS - 2
-        screenshot(page, "10-project")
+        shot(page, "10-project")
 
         # 12. Export NDJSON: one line per answered global question, the nested answer inside.
         with page.expect_download() as download:
@@ -321,7 +340,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         labels = page.locator("table.row-labels")
         assert "Demo photos" in labels.locator("caption").inner_text()
         assert "Dog" in labels.inner_text() and "Label" in labels.inner_text()
-        screenshot(page, "11-data-row")
+        shot(page, "11-data-row")
 
         # 14. The catalog's "is not one of" filter hides the labelled rows; the two un-ticked
         # animals and every other row stay.
@@ -335,17 +354,28 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         assert len(visible) == TOTAL - (ANIMALS - 2)
         assert not visible & chosen and unticked <= visible
         assert labelled_keys.isdisjoint(page.locator("#grid .tile .caption").all_inner_texts())
-        screenshot(page, "12-catalog-not-one-of")
+        shot(page, "12-catalog-not-one-of")
+
+        # A request that fails says so and what to do; the page stays usable.
+        page.route("**/selection/toggle/", lambda route: route.fulfill(status=500, body="Server Error"))
+        page.locator(f"#sel-{tiles[0]}").click()
+        error = page.locator("#toasts .toast-error").first
+        error.wait_for()
+        assert "HTTP 500" in error.inner_text() and "Reload the page and try again" in error.inner_text()
+        assert error.get_attribute("role") == "alert"
+        page.unroute("**/selection/toggle/")
+        page.reload()
+        assert selection_count(page) == f"({ANIMALS - 2}) selected"
 
         # 15. Tablet width: the same pages still lay out (screenshots for a person to look at).
         page.set_viewport_size({"width": 768, "height": 1024})
-        screenshot(page, "tablet-catalog")
+        shot(page, "tablet-catalog")
         page.goto(live_server.url + "/classification/wizard/")
         page.get_by_label("Demo photos").check()
         page.wait_for_selector(f"#question-{subject.pk}")
-        screenshot(page, "tablet-wizard")
+        shot(page, "tablet-wizard")
         page.goto(live_server.url + f"/projects/{demo_project.pk}/")
-        screenshot(page, "tablet-project")
+        shot(page, "tablet-project")
         assert dialogs == []
     finally:
         context.close()
