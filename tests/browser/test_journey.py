@@ -64,6 +64,8 @@ ANIMALS = len(UPLOAD["animals"])
 
 def upload_files(photos_dir: Path) -> dict[Path, str]:
     """Each file to upload → its category."""
+    if not CLIPART.is_dir():
+        pytest.fail(f"Debian's openclipart-png is not installed ({CLIPART} is missing): run ./scripts/bootstrap.sh")
     photos = {p.stem: p for p in photos_dir.rglob("*") if p.is_file()}
     files = {}
     for category, names in UPLOAD.items():
