@@ -95,6 +95,9 @@ class Selection(models.Model):
     max_row_id = models.BigIntegerField(null=True, blank=True)
     # Last row id clicked in the grid: the anchor of a shift-click range.
     anchor_row_id = models.BigIntegerField(null=True, blank=True)
+    # The exact number of selected rows, kept up to date by every selection service, so the
+    # selection bar on every page never counts a million-row Select all again.
+    row_count = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

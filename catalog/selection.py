@@ -63,7 +63,15 @@ def selected_rows(selection: Selection) -> QuerySet[DataRow]:
 
 
 def selection_count(selection: Selection) -> int:
-    return selected_rows(selection).count()
+    """The exact count, as kept by the services (no query)."""
+    return selection.row_count
+
+
+def recount_selection(selection: Selection) -> int:
+    """Count the selection in the database (Select all, and after the catalog changed)."""
+    selection.row_count = selected_rows(selection).count()
+    selection.save(update_fields=["row_count"])
+    return selection.row_count
 
 
 def selected_ids_among(selection: Selection, row_ids: Iterable[int]) -> set[int]:
@@ -82,20 +90,29 @@ def _in_base(selection: Selection, row_ids: list[int]) -> set[int]:
 
 
 def _set_rows(selection: Selection, row_ids: list[int], *, selected: bool) -> None:
-    """Mark rows selected or not, keeping the include/exclude items minimal."""
-    in_base = _in_base(selection, row_ids)
-    SelectionItem.objects.filter(selection=selection, data_row_id__in=row_ids).delete()
-    if selected:
-        wanted = [i for i in row_ids if i not in in_base]
-        kind = SelectionItem.Kind.INCLUDE
-    else:
-        wanted = [i for i in row_ids if i in in_base]
-        kind = SelectionItem.Kind.EXCLUDE
-    SelectionItem.objects.bulk_create(
-        [SelectionItem(selection=selection, data_row_id=i, kind=kind) for i in wanted],
-        batch_size=5000,
-        ignore_conflicts=True,
-    )
+    """Mark rows selected or not, keeping the include/exclude items minimal and the count
+    exact. Works in slices so a shift-click over 100k rows stays under SQLite's limit on
+    query parameters."""
+    delta = 0
+    for start in range(0, len(row_ids), 5000):
+        chunk = row_ids[start : start + 5000]
+        before = selected_ids_among(selection, chunk)
+        delta += (len(set(chunk)) - len(before)) if selected else -len(before)
+        in_base = _in_base(selection, chunk)
+        SelectionItem.objects.filter(selection=selection, data_row_id__in=chunk).delete()
+        if selected:
+            wanted = [i for i in chunk if i not in in_base]
+            kind = SelectionItem.Kind.INCLUDE
+        else:
+            wanted = [i for i in chunk if i in in_base]
+            kind = SelectionItem.Kind.EXCLUDE
+        SelectionItem.objects.bulk_create(
+            [SelectionItem(selection=selection, data_row_id=i, kind=kind) for i in wanted],
+            batch_size=5000,
+            ignore_conflicts=True,
+        )
+    selection.row_count = max(0, selection.row_count + delta)
+    selection.save(update_fields=["row_count"])
 
 
 def set_row_selected(user: User, row: DataRow, *, selected: bool) -> Selection:
@@ -148,6 +165,7 @@ def select_all(user: User, params: QueryDict) -> Selection:
         selection.max_row_id = DataRow.objects.aggregate(m=Max("id"))["m"] or 0
         selection.anchor_row_id = None
         selection.save()
+        recount_selection(selection)
     return selection
 
 
@@ -176,5 +194,6 @@ def clear_selection(user: User) -> Selection:
         selection.filter_query = ""
         selection.max_row_id = None
         selection.anchor_row_id = None
+        selection.row_count = 0
         selection.save()
     return selection

@@ -136,3 +136,30 @@ def test_selection_posts_need_csrf(curator, rows):
 def test_unknown_row_is_404(client_in, rows):
     assert post(client_in, "/selection/toggle/", {"row": "999999"}).status_code == 404
     assert post(client_in, "/selection/toggle/", {"row": "abc"}).status_code == 404
+
+
+def test_kept_count_matches_a_recount_through_mixed_actions(client_in, curator, rows):
+    post(client_in, "/selection/all/", {"filter_qs": "f=folder&op=eq&v=animals"})
+    post(client_in, "/selection/toggle/", {"row": rows[1].pk, "selected": "0"})
+    post(client_in, "/selection/toggle/", {"row": rows[1].pk, "selected": "0"})  # double un-tick
+    post(client_in, "/selection/toggle/", {"row": rows[0].pk, "selected": "1"})
+    post(client_in, "/selection/toggle/", {"row": rows[0].pk, "selected": "1"})  # double tick
+    post(client_in, "/selection/range/", {"row": rows[6].pk, "anchor": rows[2].pk, "selected": "1", "filter_qs": ""})
+    selection = svc.get_selection(curator)
+    kept = svc.selection_count(selection)
+    assert kept == svc.recount_selection(selection) == len(selected_keys(curator))
+
+
+def test_shift_click_over_more_rows_than_sqlite_allows_parameters(client_in, curator):
+    from catalog.models import DataRow, Dataset
+
+    ds = Dataset.objects.create(name="big")
+    DataRow.objects.bulk_create(
+        DataRow(dataset=ds, global_key=f"big/{i:06d}.png", file="o.png", thumbnail="t.jpg", width=1, height=1, format="PNG",
+                byte_size=1, content_hash="0", metadata={"folder": "big"})
+        for i in range(40_000)
+    )  # fmt: skip
+    first, last = DataRow.objects.order_by("id").first(), DataRow.objects.order_by("id").last()
+    response = post(client_in, "/selection/range/", {"row": first.pk, "anchor": last.pk, "selected": "1", "filter_qs": ""})
+    assert "(40,000) selected" in response.content.decode()
+    assert svc.recount_selection(svc.get_selection(curator)) == 40_000
