@@ -32,13 +32,17 @@ def resolve_rows(
 ) -> QuerySet[DataRow]:
     """Rows of a selection: (filter ∧ id ≤ max_row_id ∖ excluded) ∪ included.
 
-    `included` / `excluded` are subqueries of data-row ids, so a selection of any size is
-    resolved by the database, never as a list in Python. Used for the live selection and
+    `included` / `excluded` are subqueries of data-row ids (`included` None when there are
+    none), so a selection of any size is resolved by the database, never as a list in Python. Used for the live selection and
     for a job's frozen copy of it.
     """
     if not select_all:
         return DataRow.objects.filter(id__in=included)
     base = CatalogFilter.from_querydict(QueryDict(filter_query)).q() & Q(id__lte=max_row_id or 0)
+    if included is None:
+        # No hand-ticked extras: without the OR the database can walk the id index in
+        # order and stop at a LIMIT (the job engine's chunks rely on it).
+        return DataRow.objects.filter(base & ~Q(id__in=excluded))
     return DataRow.objects.filter((base & ~Q(id__in=excluded)) | Q(id__in=included))
 
 

@@ -182,9 +182,7 @@ def batch_names_for(name: str, rows: int) -> list[str]:
     return [name if i == 0 else f"{name}_{i + 1}" for i in range(parts)]
 
 
-def preview_bulk_classification(
-    user: User, project: Project, *, step: str, mode: str, batch_name: str = "bulk"
-) -> Preview:
+def preview_bulk_classification(user: User, project: Project, *, step: str, mode: str, batch_name: str = "bulk") -> Preview:
     """Exact counts of what submitting now would do, computed on the server from the
     user's selection (the same rules the engine applies)."""
     rows = selection_service.selected_rows(selection_service.get_selection(user))
@@ -309,12 +307,23 @@ def enqueue_job(job_id: int) -> None:
 def job_rows(job: BulkClassificationJob) -> QuerySet[DataRow]:
     """The job's frozen selection, resolved by the database."""
     items = JobSelectionItem.objects.filter(job=job)
+    included = items.filter(kind=JobSelectionItem.Kind.INCLUDE)
     return selection_service.resolve_rows(
         select_all=job.select_all,
         filter_query=job.filter_query,
         max_row_id=job.max_row_id,
-        included=items.filter(kind=JobSelectionItem.Kind.INCLUDE).values("data_row_id"),
+        included=included.values("data_row_id") if included.exists() or not job.select_all else None,
         excluded=items.filter(kind=JobSelectionItem.Kind.EXCLUDE).values("data_row_id"),
+    )
+
+
+def included_ids(job: BulkClassificationJob) -> list[int]:
+    """The rows ticked by hand (beyond any Select all), newest last; the engine's id walk
+    must reach the highest of them."""
+    return list(
+        JobSelectionItem.objects.filter(job=job, kind=JobSelectionItem.Kind.INCLUDE)
+        .order_by("-data_row_id")
+        .values_list("data_row_id", flat=True)[:1]
     )
 
 
