@@ -202,7 +202,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         wait_for_count(page, ANIMALS)
         assert all(box.is_checked() for box in page.locator("#grid .select-row").all())
         assert page.evaluate("window.indicated") is True
-        assert page.locator("#htmx-indicator").is_hidden()  # and it goes away again
+        page.locator("#htmx-indicator").wait_for(state="hidden")  # and it goes away again
         page.locator(f"#sel-{tiles[0]}").click()
         page.locator(f"#sel-{tiles[-1]}").click()
         wait_for_count(page, ANIMALS - 2)
