@@ -129,7 +129,8 @@ Q_CLUSTER: dict[str, object] = {
     "max_attempts": 3,
     "catch_up": False,
     "label": "Background jobs",
-    "poll": 0.5,
+    # ORM broker: how often the worker looks for new jobs (a cheap indexed query).
+    "poll": 0.2,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

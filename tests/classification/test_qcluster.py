@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.http import QueryDict
@@ -49,6 +50,7 @@ def start_cluster(chunk_size: int) -> subprocess.Popen[bytes]:
         "DATABASE_URL": _database_url(),
         "CURIO_Q_WORKERS": "1",
         "CURIO_JOB_CHUNK_SIZE": str(chunk_size),
+        "CURIO_Q_NAME": str(settings.Q_CLUSTER["name"]),
     }
     # Own process group, so SIGKILL reaches the cluster's worker processes too.
     return subprocess.Popen(
