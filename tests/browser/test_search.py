@@ -3,29 +3,19 @@ count; and a box drawn on the projector's canvas adding rows to the selection.""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pytest
 
 from catalog import selection as svc
-from catalog.embedding_service import store_vectors
-from catalog.models import EmbeddingSpace
+from tests.vectors import toy_space
 
 from .conftest import screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ANGLES = [0, 50, 10, 60, 20, 70, 30, 80, 40, 90]
-
 
 @pytest.fixture
 def toy(make_rows):
-    rows = make_rows("toy", [f"{'even' if i % 2 == 0 else 'odd'}/r{i}" for i in range(len(ANGLES))])
-    vectors = np.array([[math.cos(math.radians(a)), math.sin(math.radians(a)), 0, 0] for a in ANGLES], dtype=np.float32)
-    space = EmbeddingSpace.objects.create(key="custom:toy", kind=EmbeddingSpace.Kind.CUSTOM, dim=4)
-    store_vectors(space, [r.pk for r in rows], vectors)
-    return space, rows
+    return toy_space(make_rows)
 
 
 def test_find_similar_select_all_results_and_open_the_wizard(page, live_server, curator, toy):

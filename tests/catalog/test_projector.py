@@ -6,23 +6,15 @@ import numpy as np
 import pytest
 from django.http import QueryDict
 
-from catalog.embedding_service import store_vectors
 from catalog.filters import CatalogFilter
-from catalog.models import DataRow, EmbeddingSpace
+from catalog.models import DataRow
 from catalog.projector import Projection, ProjectorError, project, select_box, select_lasso
+from tests.vectors import cluster_space
 
 
 @pytest.fixture
 def clusters(make_rows):
-    """Three tight clusters in 16-D: cats, dogs and cars, 20 rows each."""
-    rng = np.random.default_rng(3)
-    centers = {"cat": np.eye(16)[0] * 5, "dog": np.eye(16)[1] * 5, "car": np.eye(16)[2] * 5}
-    keys = [f"{name}/{i}" for name in centers for i in range(20)]
-    rows = make_rows("zoo", keys)
-    vectors = np.stack([centers[k.split("/")[0]] + 0.1 * rng.standard_normal(16) for k in keys]).astype(np.float32)
-    space = EmbeddingSpace.objects.create(key="custom:zoo", kind=EmbeddingSpace.Kind.CUSTOM, dim=16)
-    store_vectors(space, [r.pk for r in rows], vectors)
-    return space
+    return cluster_space(make_rows, per_cluster=20, seed=3)
 
 
 def folder_ids(name: str) -> set[int]:

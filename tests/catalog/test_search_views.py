@@ -20,20 +20,15 @@ from django.urls import reverse
 
 from catalog import selection as svc
 from catalog.embedding_service import store_vectors
-from catalog.models import DataRow, EmbeddingSpace
+from catalog.models import DataRow
+from tests.vectors import ANGLES, toy_space
 
-ANGLES = [0, 50, 10, 60, 20, 70, 30, 80, 40, 90]
 ABSENT = "/nonexistent/curio-test/no-such-checkpoint.pt"
 
 
 @pytest.fixture
 def toy(make_rows):
-    """10 rows "even/rN" / "odd/rN" with unit vectors at ANGLES, in space custom:toy."""
-    rows = make_rows("toy", [f"{'even' if i % 2 == 0 else 'odd'}/r{i}" for i in range(len(ANGLES))])
-    vectors = np.array([[math.cos(math.radians(a)), math.sin(math.radians(a)), 0, 0] for a in ANGLES], dtype=np.float32)
-    space = EmbeddingSpace.objects.create(key="custom:toy", kind=EmbeddingSpace.Kind.CUSTOM, dim=4)
-    store_vectors(space, [r.pk for r in rows], vectors)
-    return space, rows
+    return toy_space(make_rows)
 
 
 def by_angle(rows: list[DataRow], anchor: int = 0, only=None) -> list[int]:
