@@ -171,7 +171,7 @@ CURIO_THUMBNAIL_SIZE = 256
 CURIO_PAGE_SIZE = env_int("CURIO_PAGE_SIZE", 60)
 # A bulk job above this many rows is split into batches name, name_2, ...
 CURIO_JOB_ROW_LIMIT = env_int("CURIO_JOB_ROW_LIMIT", 100_000)
-CURIO_JOB_CHUNK_SIZE = env_int("CURIO_JOB_CHUNK_SIZE", 5_000)
+CURIO_JOB_CHUNK_SIZE = env_int("CURIO_JOB_CHUNK_SIZE", 10_000)
 CURIO_CLIP_MODEL = os.environ.get("CURIO_CLIP_MODEL", "ViT-B-32")
 CURIO_CLIP_PRETRAINED = os.environ.get("CURIO_CLIP_PRETRAINED", "laion2b_s34b_b79k")
 # Embedding jobs: images per model call, and threads decoding the next batches meanwhile.
