@@ -170,6 +170,9 @@ def main() -> None:
         "status": job.status,
         "submit_ms": round(submit_ms, 1),
         "job_seconds": round(job_seconds, 2),
+        # where the time went: waiting for the worker to pick the job up, then the engine
+        "queue_wait_s": round((job.started_at - job.created_at).total_seconds(), 2),
+        "engine_s": round((job.finished_at - job.started_at).total_seconds(), 2),
         "job_rows_per_s": round(job_rate),
         "answer_rows_written": n_answers,
         "answer_option_rows_written": n_options,
