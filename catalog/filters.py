@@ -40,6 +40,8 @@ from django.http import QueryDict
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from curio.ids import parse_id
+
 from .models import DataRow, Dataset, MetadataField
 
 OPERATORS = {
@@ -116,9 +118,8 @@ class CatalogFilter:
         flt = cls()
         dataset = params.get("dataset", "").strip()
         if dataset:
-            if dataset.isdigit():
-                flt.dataset_id = int(dataset)
-            else:
+            flt.dataset_id = parse_id(dataset)
+            if flt.dataset_id is None:
                 flt.errors.append(f"Dataset '{dataset}' is not a dataset id.")
         flt.key = params.get("key", "").strip()
         flt.key_op = params.get("key_op", "contains")
@@ -131,15 +132,15 @@ class CatalogFilter:
             flt.errors.append(f"Unknown sort '{flt.sort}'.")
             flt.sort = "newest"
         project = params.get("ap", "").strip()
-        if project.isdigit():
-            flt.label_project = int(project)
+        if parse_id(project) is not None:
+            flt.label_project = parse_id(project)
             flt.label_op = params.get("aop", "labeled")
             if flt.label_op not in LABEL_OPERATORS:
                 flt.errors.append(f"Unknown label operator '{flt.label_op}'.")
                 flt.label_project = None
             question = params.get("aq", "").strip()
-            flt.label_question = int(question) if question.isdigit() else None
-            flt.label_options = [int(o) for o in params.getlist("ao") if o.strip().isdigit()]
+            flt.label_question = parse_id(question)
+            flt.label_options = [o for o in (parse_id(v) for v in params.getlist("ao")) if o is not None]
         elif project:
             flt.errors.append(f"Project '{project}' is not a project id.")
         flt._parse_search(params)
@@ -165,8 +166,8 @@ class CatalogFilter:
             self.similar_ids = self.similar_ids[:MAX_ANCHORS]
         self.unlike_ids = _ids(params.getlist("unlike"), "less like these", self.errors)[:MAX_ANCHORS]
         space = params.get("space", "").strip()
-        if space.isdigit():
-            self.space_id = int(space)
+        if parse_id(space) is not None:
+            self.space_id = parse_id(space)
         elif space:
             self.errors.append(f"Embedding space '{space}' is not a space id.")
         top_k = params.get("top_k", "").strip()
@@ -403,13 +404,13 @@ class CatalogFilter:
         if self.sort == "key":
             if not (isinstance(payload, list) and len(payload) == 2):
                 raise FilterError(f"Page cursor '{cursor}' is not valid.")
-            key, pk = str(payload[0]), int(payload[1])
+            key, pk = str(payload[0]), _cursor_id(payload[1], cursor)
             # The redundant `global_key >= key` gives the planner an index range on
             # (global_key, id); the OR alone made PostgreSQL scan (0.5 s at 1M rows).
             return Q(global_key__gte=key) & (Q(global_key__gt=key) | Q(global_key=key, id__gt=pk))
         if not (isinstance(payload, list) and len(payload) == 1):
             raise FilterError(f"Page cursor '{cursor}' is not valid.")
-        return Q(id__lt=int(payload[0]))
+        return Q(id__lt=_cursor_id(payload[0], cursor))
 
     def between_q(self, first: DataRow, second: DataRow) -> Q:
         """Rows from `first` to `second` inclusive in this filter's order (shift-click)."""
@@ -539,10 +540,11 @@ def _ids(values: list[str], name: str, errors: list[str]) -> list[int]:
     seen: set[int] = set()
     for value in values:
         for token in value.replace(",", " ").split():
-            if token.isdigit():
-                if int(token) not in seen:
-                    seen.add(int(token))
-                    ids.append(int(token))
+            row_id = parse_id(token)
+            if row_id is not None:
+                if row_id not in seen:
+                    seen.add(row_id)
+                    ids.append(row_id)
             else:
                 errors.append(f"'{token}' in {name} is not a row id.")
     return ids
@@ -556,6 +558,13 @@ def _decode_cursor(cursor: str) -> Any:
         raise FilterError(f"Page cursor '{cursor}' is not valid.") from exc
 
 
+def _cursor_id(value: object, cursor: str) -> int:
+    row_id = parse_id(str(value)) if isinstance(value, int | str) else None
+    if row_id is None:
+        raise FilterError(f"Page cursor '{cursor}' is not valid.")
+    return row_id
+
+
 def parse_number(value: str, field_name: str) -> float:
     try:
         return float(value)
@@ -566,11 +575,15 @@ def parse_number(value: str, field_name: str) -> float:
 def normalize_datetime(value: str, field_name: str = "") -> str:
     """ISO text → the canonical UTC form stored in metadata ("2024-05-01T10:00:00Z"), so
     that string comparison in the database orders datetimes correctly."""
-    parsed: datetime | None = parse_datetime(value)
-    if parsed is None:
-        day = parse_date(value)
-        if day is not None:
-            parsed = datetime(day.year, day.month, day.day, tzinfo=timezone.get_current_timezone())
+    parsed: datetime | None = None
+    try:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            day = parse_date(value)
+            if day is not None:
+                parsed = datetime(day.year, day.month, day.day, tzinfo=timezone.get_current_timezone())
+    except ValueError:  # well-formed but impossible, e.g. 2020-13-45 or 0000-00-00
+        parsed = None
     if parsed is None:
         raise FilterError(f"Field '{field_name}' is a date/time; '{value}' is not (use e.g. 2024-05-01 or 2024-05-01T10:00).")
     if timezone.is_naive(parsed):

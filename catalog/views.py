@@ -21,6 +21,8 @@ from django.views.static import serve
 from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
+from curio.ids import parse_id
+
 from . import projector
 from . import selection as selection_service
 from .filters import (
@@ -35,6 +37,9 @@ from .filters import (
     FilterError,
 )
 from .models import DataRow, Dataset, Embedding, EmbeddingSpace, Selection
+
+# Condition rows the filter form may show (each is a row of inputs).
+MAX_CONDITION_ROWS = 20
 
 
 def _filter_params(request: HtmxHttpRequest) -> QueryDict:
@@ -110,7 +115,8 @@ def browse(request: HtmxHttpRequest) -> HttpResponse:
     selection = selection_service.get_selection(_user(request))
     filter_qs = flt.to_querystring()
     try:
-        extra_conditions = max(0, int(request.GET.get("conditions", "0")))
+        # Capped: the form renders one row per condition, and a URL must not ask for a million.
+        extra_conditions = min(MAX_CONDITION_ROWS, max(0, int(request.GET.get("conditions", "0"))))
     except ValueError:
         extra_conditions = 0
     context = {
@@ -220,10 +226,10 @@ def _selection_response(request: HtmxHttpRequest, selection: Selection, event: d
 
 
 def _row_from_post(request: HtmxHttpRequest) -> DataRow:
-    row_id = request.POST.get("row", "")
-    if not row_id.isdigit():
+    row_id = parse_id(request.POST.get("row", ""))
+    if row_id is None:
         raise Http404("No such data row.")
-    return get_object_or_404(DataRow, pk=int(row_id))
+    return get_object_or_404(DataRow, pk=row_id)
 
 
 @require_POST
@@ -240,7 +246,7 @@ def selection_range(request: HtmxHttpRequest) -> HttpResponse:
     selected = request.POST.get("selected", "1") == "1"
     params = QueryDict(request.POST.get("filter_qs", ""))
     anchor = request.POST.get("anchor", "")
-    anchor_id = int(anchor) if anchor.isdigit() else None
+    anchor_id = parse_id(anchor)
     selection = selection_service.select_range(_user(request), row, params, selected=selected, anchor_id=anchor_id)
     return _selection_response(request, selection, {"action": "range", "row": row.pk, "selected": selected})
 
@@ -305,9 +311,10 @@ def _map_space(request: HtmxHttpRequest, flt: CatalogFilter) -> EmbeddingSpace |
     params = _filter_params(request)
     chosen = params.get("map_space", "").strip()
     if chosen:
-        if not chosen.isdigit():
+        space_id = parse_id(chosen)
+        if space_id is None:
             raise Http404(f"Embedding space '{chosen}' is not a space id.")
-        return get_object_or_404(EmbeddingSpace, pk=int(chosen))
+        return get_object_or_404(EmbeddingSpace, pk=space_id)
     if flt.space_id:
         return EmbeddingSpace.objects.filter(pk=flt.space_id).first()
     return current_clip_space() or EmbeddingSpace.objects.order_by("kind", "key").first()
@@ -339,7 +346,7 @@ def _point_colors(row_ids: list[int], color: str) -> tuple[list[int], list[dict[
         from projects.models import AnswerOption
 
         _, project_id, question_id = [*color.split(":"), "", ""][:3]
-        if project_id.isdigit() and question_id.isdigit():
+        if parse_id(project_id) is not None and parse_id(question_id) is not None:
             wanted = set(row_ids)
             chosen = AnswerOption.objects.filter(project_id=int(project_id), question_id=int(question_id))
             # Labels win over pre-labels: they are what a reviewer accepted.

@@ -13,6 +13,6 @@ urlpatterns = [
     path("wizard/submit/", views.submit, name="submit"),
     path("notifications/", views.notification_panel, name="panel"),
     path("notifications/read/", views.mark_read, name="mark_read"),
-    path("jobs/<int:pk>/resume/", views.resume, name="resume"),
-    path("jobs/<int:pk>/skipped/", views.skipped_rows, name="skipped"),
+    path("jobs/<id:pk>/resume/", views.resume, name="resume"),
+    path("jobs/<id:pk>/skipped/", views.skipped_rows, name="skipped"),
 ]

@@ -21,6 +21,7 @@ from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from catalog import selection as selection_service
+from curio.ids import parse_id
 from projects.models import Answer, Project, ProjectDataRow
 
 from . import services
@@ -56,10 +57,11 @@ def _project_from(params: QueryDict, errors: dict[str, str]) -> Project | None:
     raw = params.get("project", "").strip()
     if not raw:
         return None
-    if not raw.isdigit():
+    project_id = parse_id(raw)
+    if project_id is None:
         errors["project"] = f"Project: {raw!r} is not a project id."
         return None
-    project = services.eligible_projects().filter(pk=int(raw)).select_related("ontology").first()
+    project = services.eligible_projects().filter(pk=project_id).select_related("ontology").first()
     if project is None:
         errors["project"] = "Project: this project does not exist or its ontology has no global classification question."
         return None
@@ -329,7 +331,7 @@ def notification_panel(request: HtmxHttpRequest) -> HttpResponse:
 def mark_read(request: HtmxHttpRequest) -> HttpResponse:
     """Mark all of the user's notifications read, or only the ids posted."""
     raw_ids = request.POST.getlist("id")
-    bad = [raw for raw in raw_ids if not raw.isdigit()]
+    bad = [raw for raw in raw_ids if parse_id(raw) is None]
     if bad:
         raise Http404(f"Notification id {bad[0]!r} is not a number.")
     ids = [int(raw) for raw in raw_ids] or None

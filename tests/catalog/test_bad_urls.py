@@ -1,0 +1,53 @@
+"""Hand-edited URLs get a clear message or a 404, never a server error or a runaway page."""
+
+from __future__ import annotations
+
+import pytest
+
+from catalog.models import MetadataField
+
+HUGE = "99999999999999999999999"
+
+
+@pytest.fixture
+def rows(make_rows):
+    return make_rows(
+        "ds", ["a/one.png", "a/two.png"], [{"when": "2024-01-02T00:00:00Z"}] * 2, {"when": MetadataField.Kind.DATETIME}
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (f"/?dataset={HUGE}", "is not a dataset id"),
+        (f"/count/?dataset={HUGE}", None),
+        (f"/?similar={HUGE}", "is not a row id"),
+        ("/?after=WyJhIl0", "Page cursor"),  # base64 of ["a"]
+        ("/?sort=key&after=WyJ4IiwgImEiXQ", "Page cursor"),  # ["x", "a"]
+        ("/?f=when&op=range&v=2020-13-45&v2=notadate", "is a date/time"),
+        ("/?f=when&op=eq&v=0000-00-00", "is a date/time"),
+        (f"/?ap={HUGE}&aop=labeled", "is not a project id"),
+    ],
+)
+def test_bad_query_strings_are_explained(client_in, rows, url, message):
+    response = client_in.get(url)
+    assert response.status_code == 200
+    if message:
+        assert message in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"/rows/{HUGE}/", f"/projects/{HUGE}/", f"/classification/jobs/{HUGE}/skipped/", "/rows/999999999/"],
+)
+def test_absurd_ids_in_paths_are_not_found(client_in, rows, url):
+    assert client_in.get(url).status_code == 404
+
+
+def test_posted_absurd_row_id_is_not_found(client_in, rows):
+    assert client_in.post("/selection/toggle/", {"row": HUGE}, HTTP_HX_REQUEST="true").status_code == 404
+
+
+def test_condition_rows_are_capped(client_in, rows):
+    body = client_in.get("/?conditions=999999").content.decode()
+    assert body.count('name="f"') <= 21
