@@ -281,13 +281,8 @@ def submit_bulk_classification(
             (JobSelectionItem(job=job, data_row_id=row_id, kind=kind) for row_id, kind in items.iterator(chunk_size=5000)),
             batch_size=5000,
         )
-        Notification.objects.create(
-            user=user,
-            job=job,
-            level=Notification.Level.INFO,
-            text=f"Bulk classification into “{project.name}” queued.",
-            popped=True,
-        )
+        # No "queued" notification: the panel shows the running job itself; notifications
+        # (and the unread count) are for outcomes.
         transaction.on_commit(lambda: enqueue_job(job.pk))
     return job
 

@@ -26,7 +26,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.curio-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> pip install -e .[dev] (torch==2.14.1 + torchvision==0.29.1 take a minute or two)"
+  echo "==> pip install -e .[dev]: the first time takes several minutes (torch==2.14.1 + torchvision==0.29.1 are large)"
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e ".[dev]"
   touch "$stamp"

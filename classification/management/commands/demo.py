@@ -49,6 +49,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="curator")
         parser.add_argument("--clipart", type=int, default=60, help="openclipart drawings per category (0: none)")
+        parser.add_argument("--port", type=int, default=8000, help="the port the demo server will listen on (for the login URL)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         # 1. the curator (staff, so the admin's ontology editor works too)
@@ -79,7 +80,7 @@ class Command(BaseCommand):
         project = create_demo_project(user)
         self.stdout.write(f"project: {project.name}")
         self.stdout.write(
-            self.style.SUCCESS(f"\nLog in at http://127.0.0.1:8000/  user: {user.username}  password: {password}\n")
+            self.style.SUCCESS(f"\nLog in at http://127.0.0.1:{options['port']}/  user: {user.username}  password: {password}\n")
         )
 
     def _write_photos(self, folder: Path) -> Path:
