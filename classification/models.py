@@ -39,6 +39,9 @@ class BulkClassificationJob(models.Model):
     mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.OVERWRITE)
     batch_name = models.CharField(max_length=200)
     priority = models.PositiveSmallIntegerField(default=5)
+    # One key per wizard page load: a replayed or re-sent submit returns the job it already
+    # made instead of queueing the same work twice.
+    submission_key = models.CharField(max_length=64, blank=True)
 
     # Progress, written by the engine after every chunk in the same transaction as the chunk.
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -64,6 +67,9 @@ class BulkClassificationJob(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="job_priority_1_to_5"),
+            models.UniqueConstraint(
+                fields=["created_by", "submission_key"], condition=~Q(submission_key=""), name="job_one_per_submission"
+            ),
         ]
 
     def __str__(self) -> str:

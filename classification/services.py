@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
@@ -226,14 +226,22 @@ def submit_bulk_classification(
     on_existing: str,
     batch_name: str,
     priority: int,
+    submission_key: str = "",
 ) -> BulkClassificationJob:
     """Create a job from the user's current selection and queue it; returns at once.
+
+    0. A submission key seen before (a double click, a re-sent form) returns that job.
 
     1. Validate: project eligible and not consensus, answers complete, step/mode known, batch
        name free, priority 1–5, a non-empty selection.
     2. Freeze the selection (filter, newest row id, ticked/un-ticked rows) into the job.
     3. Queue the engine once the transaction commits (the worker must see the job row).
     """
+    submission_key = submission_key.strip()[:64]
+    if submission_key:
+        earlier = BulkClassificationJob.objects.filter(created_by=user, submission_key=submission_key).first()
+        if earlier is not None:
+            return earlier
     errors: dict[str, str] = {}
     if project.consensus:
         errors["project"] = CONSENSUS_REASON
@@ -259,6 +267,27 @@ def submit_bulk_classification(
     if errors:
         raise WizardValidationError(errors)
 
+    try:
+        return _create_job(user, project, selection, answers, step, on_existing, batch_name, priority, submission_key)
+    except IntegrityError:
+        # Two requests with the same key raced: the other one made the job.
+        earlier = BulkClassificationJob.objects.filter(created_by=user, submission_key=submission_key).first()
+        if submission_key and earlier is not None:
+            return earlier
+        raise
+
+
+def _create_job(
+    user: User,
+    project: Project,
+    selection: Any,
+    answers: dict[str, Any],
+    step: str,
+    on_existing: str,
+    batch_name: str,
+    priority: int,
+    submission_key: str,
+) -> BulkClassificationJob:
     with transaction.atomic():
         max_row = DataRow.objects.order_by("-id").values_list("id", flat=True).first() or 0
         job = BulkClassificationJob.objects.create(
@@ -275,6 +304,7 @@ def submit_bulk_classification(
             mode=on_existing,
             batch_name=batch_name,
             priority=priority,
+            submission_key=submission_key,
         )
         items = SelectionItem.objects.filter(selection=selection).values_list("data_row_id", "kind")
         JobSelectionItem.objects.bulk_create(

@@ -7,6 +7,7 @@ resuming it, marking notifications read, taking pop-ups) is a call into `service
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -125,6 +126,8 @@ def _wizard_context(
         "errors": errors,
         "preview": preview,
         "show_errors": validate,
+        # Kept across the wizard's re-renders; a fresh page load gets a fresh key.
+        "submission_key": params.get("submission_key", "")[:64] or uuid.uuid4().hex,
     }
     if project is None:
         return context
@@ -240,7 +243,12 @@ def preview(request: HtmxHttpRequest) -> HttpResponse:
     result = None
     if project is None and "project" not in errors:
         errors["project"] = "Project: choose a project first."
-    if project is not None and options is not None:
+    if project is not None:
+        # The preview counts what a submit would do, so it checks the answers a submit needs.
+        missing = services.validate_answers(project, services.parse_answers(project, request.POST))
+        if missing:
+            errors["answers"] = "Answer the required questions first: " + " ".join(missing.values())
+    if project is not None and options is not None and "answers" not in errors:
         result = services.preview_bulk_classification(
             _user(request), project, step=options["step"], mode=options["mode"], batch_name=options["batch_name"]
         )
@@ -274,6 +282,7 @@ def submit(request: HtmxHttpRequest) -> HttpResponse:
                 on_existing=options["mode"],
                 batch_name=options["batch_name"],
                 priority=options["priority"],
+                submission_key=request.POST.get("submission_key", ""),
             )
         except services.WizardValidationError as exc:
             errors.update(exc.errors)

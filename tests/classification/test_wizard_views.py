@@ -289,3 +289,26 @@ def test_without_javascript_the_answers_endpoint_renders_the_whole_page(client_i
     html = client_in.post(reverse("classification:answers"), data).content.decode()
     assert "<html" in html and f'name="q{q["Species"].pk}"' in html
     assert 'value="mine"' in html  # what the curator typed survives the round trip
+
+
+def test_a_replayed_submit_returns_the_same_job(client_in: Client, onto: dict[str, Any], selected: list[Any]) -> None:
+    page = client_in.get("/classification/wizard/").content.decode()
+    key = page.split('name="submission_key" value="')[1].split('"')[0]
+    assert len(key) == 32
+    data = form_data(onto, submission_key=key)
+    for _ in range(3):  # a double click, then the browser's "re-send form"
+        response = client_in.post("/classification/wizard/submit/", data, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200 and "jobStarted" in response["HX-Trigger"]
+    assert BulkClassificationJob.objects.count() == 1
+    # A new wizard page is a new submission.
+    fresh = client_in.get("/classification/wizard/").content.decode()
+    assert key not in fresh
+
+
+def test_preview_checks_required_answers_before_counting(client_in: Client, onto: dict[str, Any], selected: list[Any]) -> None:
+    q = onto["q"]
+    data = form_data(onto)
+    del data[f"q{q['Subject'].pk}"], data[f"q{q['Species'].pk}"]
+    body = client_in.post("/classification/wizard/preview/", data, HTTP_HX_REQUEST="true").content.decode()
+    assert "Answer the required questions first" in body and "“Subject” is required." in body
+    assert 'data-count="to_add"' not in body
