@@ -98,6 +98,13 @@ def project_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context["steps"] = [(label, step_counts.get(value, 0)) for value, label in ProjectDataRow.Step.choices]
     context["total_rows"] = sum(step_counts.values())
     context["batches"] = project.batches.annotate(size=Count("project_rows")).order_by("priority", "created_at", "id")
+    # Answer counts by kind, so the export buttons can say what each file will hold (jobs at
+    # "Initial labeling" write pre-labels: a label export alone would look empty).
+    kinds = dict(Answer.objects.filter(project=project).values_list("kind").annotate(n=Count("id")).order_by())
+    context["exports"] = [
+        (Answer.Kind.LABEL, "Labels", kinds.get(Answer.Kind.LABEL, 0)),
+        (Answer.Kind.PRELABEL, "Pre-labels", kinds.get(Answer.Kind.PRELABEL, 0)),
+    ]
     return render(request, "projects/project_detail.html", context)
 
 

@@ -109,3 +109,18 @@ def test_data_row_page_lists_labels_and_prelabels_in_every_project(
     (lonely,) = make_rows("photos", ["nowhere.png"])
     lonely_page = client_in.get(reverse("catalog:row", args=[lonely.pk])).content.decode()
     assert "No labels or pre-labels in any project yet." in lonely_page
+
+
+def test_project_page_counts_answers_per_export_kind(client_in, curator, demo_project, make_rows):
+    from projects.models import Answer, Question
+    from projects.services import add_rows_to_project, set_answers
+
+    (row,) = make_rows("ds", ["x.png"])
+    add_rows_to_project(curator, demo_project, [row], batch_name="b")
+    subject = Question.objects.get(ontology=demo_project.ontology, name="Subject")
+    set_answers(curator, demo_project, row, {subject: "person"}, kind=Answer.Kind.PRELABEL)
+    body = client_in.get(f"/projects/{demo_project.pk}/").content.decode()
+    assert "Labels: <strong>0</strong> answers" in body
+    assert "answers sent at “Initial labeling” are pre-labels" in body
+    assert "Pre-labels: <strong>1</strong> answer" in body
+    assert f"/projects/{demo_project.pk}/export.csv?kind=prelabel" in body
