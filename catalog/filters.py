@@ -216,15 +216,16 @@ class CatalogFilter:
 
         With a search, the ranked result as `id__in` of its ids: the search ran inside the
         filter, so those ids are exactly the rows to show, count and select. A search that
-        cannot run (weights absent, no vectors ...) is left out like a broken condition and
-        its message reported in `errors`, so the rest of the page keeps working."""
+        cannot run (weights absent, no vectors ...) matches no rows and its message is reported
+        in `errors`; clearing the search brings the filter's rows back."""
         base = self.filter_q()
         if self.frozen_ids is not None:
             return base & Q(id__in=self.frozen_ids)
         if self.is_search:
             result = self.search_result(base)
-            if result is not None:
-                return Q(id__in=result.row_ids)
+            # A search that cannot run matches nothing: showing the whole filter under a
+            # search box would read as "these are the results".
+            return Q(id__in=result.row_ids) if result is not None else Q(pk__in=[])
         return base
 
     def filter_q(self) -> Q:

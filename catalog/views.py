@@ -276,6 +276,10 @@ def similar_to_selection(request: HtmxHttpRequest) -> HttpResponse:
     if not anchors:
         messages.error(request, "Nothing is selected: tick rows first, then Find similar.")
         return redirect("catalog:browse")
+    selected = selection_service.selection_count(selection)
+    if selected > len(anchors):
+        # Say so: a curator who selected 300 rows should not think all 300 were used.
+        messages.info(request, f"Find similar used the {len(anchors)} newest of your {selected:,} selected rows as examples.")
     flt = CatalogFilter.from_querydict(request.GET)
     flt.search_text, flt.similar_ids, flt.unlike_ids, flt.frozen_ids = "", anchors, [], None
     return redirect(reverse("catalog:browse") + "?" + flt.to_querystring())

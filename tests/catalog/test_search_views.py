@@ -207,10 +207,14 @@ def test_text_search_without_clip_weights_shows_what_to_set_and_the_rest_works(c
     message = re.search(r'<p class="error search-error" role="alert">([^<]+)</p>', html).group(1)
     assert "CLIP is unavailable" in message and "CURIO_CLIP_PRETRAINED" in message and "open_clip.create_model" in message
     assert ABSENT in message
-    # The search box still renders with the text, the space picker lists the custom space,
-    # and the filter's rows are shown (unranked); Select all is off so nothing unintended is selected.
+    # The search box still renders with the text, the space picker lists the custom space;
+    # no rows pretend to be results, and Select all is off so nothing unintended is selected.
     assert 'value="a cat on a sofa"' in html and "custom:toy (Custom, 4-D)" in html
-    assert sorted(tile_ids(html)) == sorted(r.pk for i, r in enumerate(rows) if i % 2 == 1)
+    assert tile_ids(html) == []
+    # Clearing the search brings the filter's rows back.
+    assert sorted(tile_ids(browse(client_in, "f=folder&op=eq&v=odd").content.decode())) == sorted(
+        r.pk for i, r in enumerate(rows) if i % 2 == 1
+    )
     assert re.search(r'id="select-all"\s+disabled', html) and 'class="score"' not in html
     # Similarity search in the custom space works without CLIP.
     assert tile_ids(browse(client_in, f"similar={rows[0].pk}&top_k=2").content.decode()) == by_angle(rows)[:2]
