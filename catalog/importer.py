@@ -792,10 +792,17 @@ def collect_files(root: Path, *, skip: Iterable[Path] = ()) -> list[tuple[Path, 
     return found
 
 
+def upload_name(name: str) -> str:
+    """The HTML standard has browsers send a double quote in a multipart file name as %22
+    (a file named 'say "hi".png' arrives as 'say %22hi%22.png'): undo that. (They escape
+    line breaks too; those stay escaped: no global key should hold a line break.)"""
+    return name.replace("%22", '"')
+
+
 def iter_uploads(uploads: Iterable[UploadedFile]) -> Iterator[tuple[UploadedFile, str]]:
     """Browser uploads: the browser sends only file names, which become the global keys."""
     for upload in uploads:
-        yield upload, upload.name or "unnamed"
+        yield upload, upload_name(upload.name or "unnamed")
 
 
 def import_folder(

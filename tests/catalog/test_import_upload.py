@@ -137,3 +137,11 @@ def test_missing_files_or_dataset_name_are_named_errors(client_in):
     assert "Give the dataset a name" in body
     assert "Choose at least one image file to upload." in body
     assert not Dataset.objects.exists()
+
+
+def test_quotes_escaped_by_the_browser_are_restored_in_the_key():
+    from catalog.importer import upload_name
+
+    # What Chromium sends for a file named: semi;colon ' " quote.png
+    assert upload_name("semi;colon ' %22 quote.png") == "semi;colon ' \" quote.png"
+    assert upload_name("plain.png") == "plain.png"
