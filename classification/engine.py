@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from projects.models import Answer, AnswerOption, Batch, Project, ProjectDataRow, Question
 
-from .models import BulkClassificationJob, Notification
+from .models import BulkClassificationJob, JobSkippedRow, Notification
 from .services import _Ontology, included_ids, job_rows
 
 logger = logging.getLogger(__name__)
@@ -239,12 +239,15 @@ class _Plan:
         targets: list[int] = []
         new_rows: list[int] = []
         existing: list[int] = []
+        skipped: list[JobSkippedRow] = []
         for row_id in ids:
             if in_project.get(row_id):
                 counts["skipped_benchmark"] += 1
+                skipped.append(JobSkippedRow(job=self.job, data_row_id=row_id, reason=JobSkippedRow.Reason.BENCHMARK))
                 continue
             if self.job.mode == BulkClassificationJob.Mode.EXCLUDE and row_id in labeled:
                 counts["skipped_labeled"] += 1
+                skipped.append(JobSkippedRow(job=self.job, data_row_id=row_id, reason=JobSkippedRow.Reason.LABELED))
                 continue
             targets.append(row_id)
             if row_id in in_project:
@@ -258,6 +261,7 @@ class _Plan:
 
         # New rows go to the job's batch (split at the per-job limit); rows already in the
         # project keep their batch and move to the chosen step.
+        JobSkippedRow.objects.bulk_create(skipped, batch_size=1000)
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         by_batch: dict[int, list[int]] = {}
         for row_id in new_rows:

@@ -141,3 +141,25 @@ class JobSelectionItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} row {self.data_row_id}"
+
+
+class JobSkippedRow(models.Model):
+    """A row the job left alone, and why: written in the same transaction as the chunk, so
+    the "skipped rows" link lists exactly what the job skipped, whatever happens later."""
+
+    class Reason(models.TextChoices):
+        BENCHMARK = "benchmark", "Benchmark row"
+        LABELED = "labeled", "Already labeled (exclude mode)"
+
+    job = models.ForeignKey(BulkClassificationJob, on_delete=models.CASCADE, related_name="skipped_rows")
+    data_row = models.ForeignKey("catalog.DataRow", on_delete=models.CASCADE, related_name="+", db_index=False)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+
+    class Meta:
+        constraints = [
+            # Also the index of the skipped-rows page: "rows job J skipped, in id order".
+            models.UniqueConstraint(fields=["job", "data_row"], name="jobskippedrow_one_per_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.data_row_id}: {self.reason}"

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -22,13 +22,14 @@ from django_htmx.http import trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from catalog import selection as selection_service
+from catalog.models import DataRow
 from curio.ids import parse_id
-from projects.models import Answer, Project, ProjectDataRow
+from projects.models import Project, ProjectDataRow
 
 from . import services
 from .engine import STALE_AFTER, describe_counts
 from .forms import MODE_HELP, PRIORITY_CHOICES, STEP_HELP, BatchOptionsForm
-from .models import BulkClassificationJob
+from .models import BulkClassificationJob, JobSkippedRow
 
 # The picker lists this many projects; the search box finds the others.
 PICKER_LIMIT = 50
@@ -368,18 +369,14 @@ SKIPPED_PAGE = 200
 
 @require_GET
 def skipped_rows(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """The rows of a job's frozen selection that it skipped: benchmark rows of the project and,
-    in exclude mode, rows that had a label before the job started."""
+    """The rows the job skipped, with the reason, as the engine recorded them."""
     job = _own_job(request, pk)
-    rows = services.job_rows(job)
-    in_project = ProjectDataRow.objects.filter(project_id=job.project_id, data_row_id=OuterRef("pk"))
-    skipped = Q(Exists(in_project.filter(benchmark=True)))
-    if job.mode == BulkClassificationJob.Mode.EXCLUDE and job.started_at is not None:
-        labeled_before = Answer.objects.filter(
-            project_id=job.project_id, data_row_id=OuterRef("pk"), kind=Answer.Kind.LABEL, set_at__lt=job.started_at
-        )
-        skipped |= Q(Exists(labeled_before))
-    skipped_qs = rows.filter(skipped).order_by("id")
+    reasons = JobSkippedRow.objects.filter(job=job, data_row_id=OuterRef("pk")).values("reason")[:1]
+    skipped_qs = (
+        DataRow.objects.filter(id__in=JobSkippedRow.objects.filter(job=job).values("data_row_id"))
+        .annotate(skip_reason=Subquery(reasons))
+        .order_by("id")
+    )
     context = {
         "job": job,
         "project_url": _project_url(job.project),

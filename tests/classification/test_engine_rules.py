@@ -10,7 +10,7 @@ from django.test import TestCase
 
 from catalog import selection as selection_service
 from classification import services
-from classification.models import BulkClassificationJob, Notification
+from classification.models import BulkClassificationJob, JobSkippedRow, Notification
 from projects.models import Answer, AnswerOption, Batch, Ontology, Project, ProjectDataRow, Question
 from projects.services import add_rows_to_project, create_project, set_answers
 
@@ -136,6 +136,7 @@ def test_exclude_skips_labeled_rows_but_not_prelabeled_ones(curator, make_rows, 
     job.refresh_from_db()
     assert job.counts == {"added": 1, "overwritten": 0, "already_in_project": 1, "skipped_labeled": 1, "skipped_benchmark": 0}
     assert stored(project, labeled, Answer.Kind.LABEL) == {"Subject": ["person"]}  # untouched
+    assert list(JobSkippedRow.objects.filter(job=job).values_list("data_row_id", "reason")) == [(labeled.pk, "labeled")]
     assert stored(project, prelabeled, Answer.Kind.LABEL) == {"Subject": ["object"]}
     assert stored(project, prelabeled, Answer.Kind.PRELABEL) == {"Subject": ["person"]}  # pre-labels are not labels
     assert stored(project, fresh, Answer.Kind.LABEL) == {"Subject": ["object"]}
@@ -154,6 +155,7 @@ def test_benchmark_rows_are_never_touched_and_counted(curator, make_rows, onto):
     assert job.counts["skipped_benchmark"] == 1 and job.counts["added"] == 1
     assert stored(project, bench, Answer.Kind.LABEL) == {"Subject": ["person"]}
     assert ProjectDataRow.objects.get(project=project, data_row=bench).step == STEP.DONE
+    assert list(JobSkippedRow.objects.filter(job=job).values_list("data_row_id", "reason")) == [(bench.pk, "benchmark")]
     note = Notification.objects.filter(user=curator, job=job, level=Notification.Level.SUCCESS).get()
     assert "1 skipped" in note.text
 
