@@ -130,7 +130,7 @@ def row_answer_groups(row: DataRow) -> list[tuple[Project, list[Answer]]]:
     """This data row's answers in every project, grouped by project (for the data-row page)."""
     answers = (
         Answer.objects.filter(data_row=row)
-        .select_related("project", "question", "set_by")
+        .select_related("project", "question", "set_by", "job")
         .prefetch_related("chosen__option")
         .order_by("project__name", "kind", "question__position", "question_id")
     )
