@@ -129,8 +129,10 @@ Q_CLUSTER: dict[str, object] = {
     "max_attempts": 3,
     "catch_up": False,
     "label": "Background jobs",
-    # ORM broker: how often the worker looks for new jobs (a cheap indexed query).
-    "poll": 0.2,
+    # ORM broker: how often an idle worker looks for new jobs. One poll is an indexed read of
+    # an empty queue table (well under a millisecond), so 20 a second cost under 1 % of a
+    # core, and a submitted job starts within ~50 ms instead of ~200.
+    "poll": 0.05,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

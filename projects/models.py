@@ -235,13 +235,13 @@ class Answer(models.Model):
 
     class Meta:
         constraints = [
-            # At most one answer per question and kind: the engine's upserts rely on it.
-            models.UniqueConstraint(fields=["project", "data_row", "question", "kind"], name="answer_one_per_question_kind"),
+            # At most one answer per question and kind: the engine's upserts rely on it. Its
+            # column order also serves the catalog filter "rows with / without a label in P",
+            # the streamed export's keyset walk "answers of P of kind K, by data row" and the
+            # engine's "labeled rows of P in this id range" (one index fewer to write per answer).
+            models.UniqueConstraint(fields=["project", "kind", "data_row", "question"], name="answer_one_per_question_kind"),
         ]
         indexes = [
-            # Catalog filter "rows with / without a label in P" and the streamed export's
-            # keyset walk "answers of P of kind K, by data row".
-            models.Index(fields=["project", "kind", "data_row"], name="answer_project_kind_row"),
             # Data-row page: "this row's answers in every project".
             models.Index(fields=["data_row", "project"], name="answer_row_project"),
         ]

@@ -5,7 +5,7 @@ Python), and each is served by an index named in projects.models:
 
 - rows_answer_in       AnswerOption "answeroption_filter" (project, kind, option, data_row)
 - rows_answer_not_in   the same index, anti-joined against ProjectDataRow's unique (project, data_row)
-- rows_with_label      Answer "answer_project_kind_row" (project, kind, data_row)
+- rows_with_label      Answer "answer_one_per_question_kind" (project, kind, data_row, question)
 - rows_without_label   the same index, anti-joined against ProjectDataRow
 """
 

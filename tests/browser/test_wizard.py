@@ -52,7 +52,8 @@ def test_select_classify_nested_preview_submit_and_pop_up(page, live_server, cur
     page.get_by_role("button", name="Submit").click()
     page.wait_for_selector(f"#q{species.pk}-error")
     assert "“Species” is required." in page.locator(f"#q{species.pk}-error").inner_text()
-    assert page.evaluate("document.activeElement.name") == f"q{species.pk}"
+    # Focus moves once htmx has settled the swap (a moment after the error is in the DOM).
+    page.wait_for_function(f"document.activeElement && document.activeElement.name === 'q{species.pk}'")
     page.locator(f"#q{species.pk}-o{cat.pk}").check()
     page.wait_for_selector(f"#q{species.pk}-error", state="detached")
 
