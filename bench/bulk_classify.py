@@ -14,6 +14,7 @@ option and the row's place in the project) per data row.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -152,10 +153,12 @@ def main() -> None:
         job_seconds = time.perf_counter() - started
         bar.close()
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
+        # SIGTERM to the cluster's master only: it stops its workers itself (with the whole
+        # group signalled at once, django-q2's master waits for ever).
+        worker.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
             worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGKILL)
 
     job.refresh_from_db()

@@ -59,20 +59,21 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.save()
 
-        # 2. the scikit-image photos, with a typed manifest
+        # 2. openclipart drawings (when Debian's package is installed): folders become metadata
+        if options["clipart"] and CLIPART_ROOT.is_dir():
+            clip = Path(settings.VAR_DIR) / "demo" / "clipart"
+            self._link_clipart(clip / "openclipart", options["clipart"])
+            report = import_folder(clip, dataset_name="openclipart", user=user)
+            self.stdout.write(f"openclipart: {report.summary()}")
+
+        # 3. the scikit-image photos, with a typed manifest: imported last, so the catalog
+        # (newest first) opens on them
         # Keys start with the source's name ("scikit-image/animal/chelsea.png") so the two
         # demo datasets never claim the same global key.
         root = Path(settings.VAR_DIR) / "demo" / "photos"
         self._write_photos(root / "scikit-image")
         report = import_folder(root, dataset_name="scikit-image photos", manifest_path=root / "manifest.csv", user=user)
         self.stdout.write(f"scikit-image photos: {report.summary()}")
-
-        # 3. openclipart drawings (when Debian's package is installed): folders become metadata
-        if options["clipart"] and CLIPART_ROOT.is_dir():
-            clip = Path(settings.VAR_DIR) / "demo" / "clipart"
-            self._link_clipart(clip / "openclipart", options["clipart"])
-            report = import_folder(clip, dataset_name="openclipart", user=user)
-            self.stdout.write(f"openclipart: {report.summary()}")
 
         # 4. a project with a nested ontology, ready for the bulk-classification wizard
         from projects.demo import create_demo_project
