@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -567,10 +568,15 @@ def _cursor_id(value: object, cursor: str) -> int:
 
 
 def parse_number(value: str, field_name: str) -> float:
+    """A finite number: stored metadata never holds NaN or infinity (the importer refuses
+    them), and JSON, the database's comparison, has no spelling for them."""
     try:
-        return float(value)
+        number = float(value)
     except ValueError as exc:
         raise FilterError(f"Field '{field_name}' is a number; '{value}' is not.") from exc
+    if not math.isfinite(number):
+        raise FilterError(f"Field '{field_name}' is a number; '{value}' is not a finite number.")
+    return number
 
 
 def normalize_datetime(value: str, field_name: str = "") -> str:
