@@ -24,7 +24,7 @@ from django.utils import timezone
 from projects.models import Answer, AnswerOption, Batch, Option, Project, ProjectDataRow, Question
 
 from .models import BulkClassificationJob, JobSkippedRow, Notification
-from .services import _Ontology, included_ids, job_rows
+from .services import _Ontology, included_ids, job_rows, replaced_question_ids
 
 logger = logging.getLogger(__name__)
 
@@ -180,12 +180,7 @@ class _Plan:
         for qid, answer in job.answers.items():
             question = onto.by_id[int(qid)]
             self.answers.append((question, list(answer.get("options", [])), answer.get("text", "")))
-        answered = {q.pk for q, _, _ in self.answers}
-        # Overwrite replaces the answered questions and everything nested under them; other
-        # answers stay.
-        self.replace_question_ids = set(answered)
-        for qid in answered:
-            self.replace_question_ids |= onto.descendants(qid)
+        self.replace_question_ids = replaced_question_ids(onto, job.answers)
         self.batch_names: list[str] = list(job.batch_names)
         self.added_so_far = int(job.counts.get("added", 0))
         self.limit = settings.CURIO_JOB_ROW_LIMIT
@@ -245,6 +240,13 @@ class _Plan:
         if missing:
             raise MissingParent(f"{' and '.join(missing)} was deleted while the job ran; nothing of this chunk was written")
 
+    def _rows_answered(self, span: tuple[int, int], kind: str, question_ids: set[int] | None = None) -> set[int]:
+        """Rows in the id span with an answer of this kind in the project (to these questions)."""
+        answers = Answer.objects.filter(project=self.project, kind=kind, data_row__pk__range=span)
+        if question_ids is not None:
+            answers = answers.filter(question_id__in=question_ids)
+        return set(answers.values_list("data_row_id", flat=True))
+
     def apply_chunk(self, ids: list[int]) -> Counter[str]:
         """1. classify each row (benchmark, labeled, in project); 2. add new rows to batches;
         3. move rows to the step; 4. replace answers. Runs inside the caller's transaction."""
@@ -260,16 +262,12 @@ class _Plan:
         in_project = dict(
             ProjectDataRow.objects.filter(project=self.project, data_row__pk__range=span).values_list("data_row_id", "benchmark")
         )
-        labeled = set(
-            Answer.objects.filter(project=self.project, kind=Answer.Kind.LABEL, data_row__pk__range=span).values_list(
-                "data_row_id", flat=True
-            )
-        )
         # Set operations over the chunk (a per-row Python loop was a fifth of a job's time).
         benchmark = {row_id for row_id, flagged in in_project.items() if flagged}
         skip_benchmark = [row_id for row_id in ids if row_id in benchmark] if benchmark else []
         skip_labeled: list[int] = []
-        if self.job.mode == BulkClassificationJob.Mode.EXCLUDE and labeled:
+        if self.job.mode == BulkClassificationJob.Mode.EXCLUDE and in_project:
+            labeled = self._rows_answered(span, Answer.Kind.LABEL)
             skip_labeled = [row_id for row_id in ids if row_id in labeled and row_id not in benchmark]
         skip = set(skip_benchmark) | set(skip_labeled)
         targets = [row_id for row_id in ids if row_id not in skip] if skip else ids
@@ -278,7 +276,10 @@ class _Plan:
         counts["skipped_benchmark"] = len(skip_benchmark)
         counts["skipped_labeled"] = len(skip_labeled)
         counts["already_in_project"] = len(existing)
-        counts["overwritten"] = sum(1 for row_id in existing if row_id in labeled)
+        if existing:
+            # Rows holding an answer this job replaces (its kind, its questions), as the preview counts them.
+            replaced = self._rows_answered(span, self.kind, self.replace_question_ids)
+            counts["overwritten"] = sum(1 for row_id in existing if row_id in replaced)
         counts["added"] = len(new_rows)
         skipped = [
             JobSkippedRow(job=self.job, data_row_id=row_id, reason=JobSkippedRow.Reason.BENCHMARK) for row_id in skip_benchmark
@@ -334,7 +335,7 @@ def describe_counts(counts: dict[str, Any]) -> list[tuple[str, int]]:
     labels = {
         "added": "added to the project",
         "already_in_project": "already in the project",
-        "overwritten": "labels overwritten",
+        "overwritten": "answers overwritten",
         "skipped_labeled": "skipped: already labeled",
         "skipped_benchmark": "skipped: benchmark",
     }

@@ -90,6 +90,20 @@ class _Ontology:
         return found
 
 
+def replaced_question_ids(onto: _Ontology, answers: dict[str, Any]) -> set[int]:
+    """What a job's answers replace on a row already in the project: the answered questions
+    and everything nested under them, of the job's own kind; other answers stay."""
+    replaced: set[int] = set()
+    for qid in answers:
+        replaced |= {int(qid)} | onto.descendants(int(qid))
+    return replaced
+
+
+def answer_kind_for(step: str) -> str:
+    """Initial labeling gets pre-labels; every later step gets labels."""
+    return Answer.Kind.PRELABEL if step == ProjectDataRow.Step.INITIAL_LABELING else Answer.Kind.LABEL
+
+
 def question_tree(project: Project, answers: dict[str, Any]) -> list[QuestionNode]:
     """The questions to show: global ones, plus sub-questions under options that are chosen."""
     onto = _Ontology(project)
@@ -182,34 +196,48 @@ def batch_names_for(name: str, rows: int) -> list[str]:
     return [name if i == 0 else f"{name}_{i + 1}" for i in range(parts)]
 
 
-def preview_bulk_classification(user: User, project: Project, *, step: str, mode: str, batch_name: str = "bulk") -> Preview:
+def preview_bulk_classification(
+    user: User, project: Project, *, step: str, mode: str, answers: dict[str, Any], batch_name: str = "bulk"
+) -> Preview:
     """Exact counts of what submitting now would do, computed on the server from the
-    user's selection (the same rules the engine applies)."""
+    user's selection (the same rules the engine applies). "Overwritten" counts the rows that
+    hold an answer this job replaces: of the job's kind (a pre-label job never touches
+    labels), to an answered question or one nested under it."""
     rows = selection_service.selected_rows(selection_service.get_selection(user))
     in_project = ProjectDataRow.objects.filter(project=project, data_row_id=OuterRef("pk"))
     labeled = Answer.objects.filter(project=project, kind=Answer.Kind.LABEL, data_row_id=OuterRef("pk"))
-    agg = rows.annotate(
-        is_in_project=Exists(in_project), is_labeled=Exists(labeled), is_benchmark=Exists(in_project.filter(benchmark=True))
+    replaced = Answer.objects.filter(
+        project=project,
+        kind=answer_kind_for(step),
+        question_id__in=replaced_question_ids(_Ontology(project), answers),
+        data_row_id=OuterRef("pk"),
     )
+    agg = rows.annotate(
+        is_in_project=Exists(in_project),
+        is_labeled=Exists(labeled),
+        is_replaced=Exists(replaced),
+        is_benchmark=Exists(in_project.filter(benchmark=True)),
+    )
+    excluding = mode == BulkClassificationJob.Mode.EXCLUDE
+    # In exclude mode the labeled rows are skipped: neither "already in" nor overwritten.
+    written = Q(is_benchmark=False) & (Q(is_labeled=False) if excluding else Q())
     counts = agg.aggregate(
         selected=Count("pk"),
         benchmark=Count("pk", filter=Q(is_benchmark=True)),
         in_project=Count("pk", filter=Q(is_in_project=True, is_benchmark=False)),
         labeled=Count("pk", filter=Q(is_labeled=True, is_benchmark=False)),
+        already=Count("pk", filter=written & Q(is_in_project=True)),
+        replaced=Count("pk", filter=written & Q(is_replaced=True)),
     )
-    skipped_labeled = counts["labeled"] if mode == BulkClassificationJob.Mode.EXCLUDE else 0
-    to_overwrite = counts["labeled"] if mode == BulkClassificationJob.Mode.OVERWRITE else 0
+    skipped_labeled = counts["labeled"] if excluding else 0
     to_add = counts["selected"] - counts["in_project"] - counts["benchmark"]
-    # In exclude mode the labeled rows are skipped, so they are not counted as "already in".
-    excluding = mode == BulkClassificationJob.Mode.EXCLUDE
-    already = counts["in_project"] - counts["labeled"] if excluding else counts["in_project"]
     return Preview(
         selected=counts["selected"],
         to_add=to_add,
-        to_overwrite=to_overwrite,
+        to_overwrite=counts["replaced"],
         skipped_labeled=skipped_labeled,
         skipped_benchmark=counts["benchmark"],
-        already_in_project=already,
+        already_in_project=counts["already"],
         batch_names=batch_names_for(batch_name, to_add),
     )
 

@@ -242,16 +242,18 @@ def preview(request: HtmxHttpRequest) -> HttpResponse:
     project = _project_from(request.POST, errors)
     options = _options_or_errors(request, project, errors)
     result = None
+    answers: dict[str, Any] = {}
     if project is None and "project" not in errors:
         errors["project"] = "Project: choose a project first."
     if project is not None:
         # The preview counts what a submit would do, so it checks the answers a submit needs.
-        missing = services.validate_answers(project, services.parse_answers(project, request.POST))
+        answers = services.parse_answers(project, request.POST)
+        missing = services.validate_answers(project, answers)
         if missing:
             errors["answers"] = "Answer the required questions first: " + " ".join(missing.values())
     if project is not None and options is not None and "answers" not in errors:
         result = services.preview_bulk_classification(
-            _user(request), project, step=options["step"], mode=options["mode"], batch_name=options["batch_name"]
+            _user(request), project, step=options["step"], mode=options["mode"], answers=answers, batch_name=options["batch_name"]
         )
     if request.htmx:
         return render(request, "classification/wizard.html#preview", {"preview": result, "errors": errors})

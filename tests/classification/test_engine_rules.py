@@ -114,6 +114,10 @@ def test_overwrite_replaces_only_answered_questions(curator, make_rows, onto, be
     add_rows_to_project(curator, project, [row], batch_name="old", step=STEP.DONE)
     set_answers(curator, project, row, {onto["q"][k]: v for k, v in before.items()}, kind=Answer.Kind.LABEL)
     select(curator, [row])
+    preview = services.preview_bulk_classification(
+        curator, project, step=STEP.INITIAL_REVIEW, mode="overwrite", answers=ans(onto, **job_values)
+    )
+    assert preview.to_overwrite == 1
     job = submit(curator, onto, mode="overwrite", **job_values)
     job.refresh_from_db()
     assert stored(project, row, Answer.Kind.LABEL) == after
@@ -130,7 +134,9 @@ def test_exclude_skips_labeled_rows_but_not_prelabeled_ones(curator, make_rows, 
     set_answers(curator, project, labeled, {onto["q"]["Subject"]: "person"}, kind=Answer.Kind.LABEL)
     set_answers(curator, project, prelabeled, {onto["q"]["Subject"]: "person"}, kind=Answer.Kind.PRELABEL)
     select(curator, [labeled, prelabeled, fresh])
-    preview = services.preview_bulk_classification(curator, project, step=STEP.DONE, mode="exclude", batch_name="b1")
+    preview = services.preview_bulk_classification(
+        curator, project, step=STEP.DONE, mode="exclude", answers=ans(onto, Subject="object"), batch_name="b1"
+    )
     assert (preview.selected, preview.skipped_labeled, preview.to_add, preview.already_in_project) == (3, 1, 1, 1)
     job = submit(curator, onto, step=STEP.DONE, mode="exclude", Subject="object")
     job.refresh_from_db()
@@ -142,13 +148,86 @@ def test_exclude_skips_labeled_rows_but_not_prelabeled_ones(curator, make_rows, 
     assert stored(project, fresh, Answer.Kind.LABEL) == {"Subject": ["object"]}
 
 
+NESTED = {"Subject": "animal", "Species": "dog"}
+
+
+@pytest.mark.parametrize(
+    ("before", "before_kind", "step", "mode", "job_values", "overwritten", "skipped", "after"),
+    [
+        # A pre-label job never touches labels: nothing of the row's is overwritten.
+        (
+            NESTED,
+            Answer.Kind.LABEL,
+            STEP.INITIAL_LABELING,
+            "overwrite",
+            {"Subject": "scene"},
+            0,
+            0,
+            {"Subject": ["animal"], "Species": ["dog"]},
+        ),
+        # Pre-labels are not labels: exclude keeps the row; its pre-labels to the answered
+        # question and the one nested under it are replaced, and counted as overwritten.
+        (NESTED, Answer.Kind.PRELABEL, STEP.INITIAL_LABELING, "exclude", {"Subject": "scene"}, 1, 0, {"Subject": ["scene"]}),
+        # A label job over pre-labels adds labels beside them: nothing overwritten.
+        (
+            NESTED,
+            Answer.Kind.PRELABEL,
+            STEP.DONE,
+            "overwrite",
+            {"Subject": "scene"},
+            0,
+            0,
+            {"Subject": ["animal"], "Species": ["dog"]},
+        ),
+        # Labels only to questions this job does not answer: they stay, nothing overwritten.
+        (
+            {"Notes": "keep"},
+            Answer.Kind.LABEL,
+            STEP.DONE,
+            "overwrite",
+            {"Subject": "scene"},
+            0,
+            0,
+            {"Notes": "keep", "Subject": ["scene"]},
+        ),
+        # Exclude with labels present: skipped, so not overwritten either.
+        (
+            NESTED,
+            Answer.Kind.LABEL,
+            STEP.DONE,
+            "exclude",
+            {"Subject": "scene"},
+            0,
+            1,
+            {"Subject": ["animal"], "Species": ["dog"]},
+        ),
+    ],
+)
+def test_overwritten_counts_the_rows_whose_answers_the_job_replaces(
+    curator, make_rows, onto, before, before_kind, step, mode, job_values, overwritten, skipped, after
+):  # type: ignore[no-untyped-def]
+    project = onto["project"]
+    (row,) = make_rows("ds", ["x.png"])
+    add_rows_to_project(curator, project, [row], batch_name="old")
+    set_answers(curator, project, row, {onto["q"][k]: v for k, v in before.items()}, kind=before_kind)
+    select(curator, [row])
+    preview = services.preview_bulk_classification(curator, project, step=step, mode=mode, answers=ans(onto, **job_values))
+    assert (preview.to_overwrite, preview.skipped_labeled) == (overwritten, skipped)
+    job = submit(curator, onto, step=step, mode=mode, **job_values)
+    job.refresh_from_db()
+    assert (job.counts["overwritten"], job.counts["skipped_labeled"]) == (overwritten, skipped)
+    assert stored(project, row, before_kind) == after  # the row's answers of the earlier kind
+
+
 def test_benchmark_rows_are_never_touched_and_counted(curator, make_rows, onto):
     project = onto["project"]
     bench, normal = make_rows("ds", ["bench.png", "n.png"])
     add_rows_to_project(curator, project, [bench], batch_name="gold", step=STEP.DONE, benchmark=True)
     set_answers(curator, project, bench, {onto["q"]["Subject"]: "person"}, kind=Answer.Kind.LABEL)
     select(curator, [bench, normal])
-    preview = services.preview_bulk_classification(curator, project, step=STEP.REWORK, mode="overwrite")
+    preview = services.preview_bulk_classification(
+        curator, project, step=STEP.REWORK, mode="overwrite", answers=ans(onto, Subject="object")
+    )
     assert (preview.skipped_benchmark, preview.to_add, preview.to_overwrite) == (1, 1, 0)
     job = submit(curator, onto, step=STEP.REWORK, Subject="object")
     job.refresh_from_db()
@@ -221,7 +300,7 @@ def test_jobs_above_the_limit_are_split_into_batches(curator, make_rows, onto, s
     rows = make_rows("ds", [f"r{i}.png" for i in range(7)])
     select(curator, rows)
     assert services.preview_bulk_classification(
-        curator, onto["project"], step=STEP.DONE, mode="overwrite", batch_name="big"
+        curator, onto["project"], step=STEP.DONE, mode="overwrite", answers=ans(onto, Subject="scene"), batch_name="big"
     ).batch_names == [
         "big",
         "big_2",
@@ -239,7 +318,9 @@ def test_rows_already_in_the_project_are_counted_and_not_duplicated(curator, mak
     old, new = make_rows("ds", ["old.png", "new.png"])
     add_rows_to_project(curator, project, [old], batch_name="earlier")
     select(curator, [old, new])
-    preview = services.preview_bulk_classification(curator, project, step=STEP.DONE, mode="overwrite")
+    preview = services.preview_bulk_classification(
+        curator, project, step=STEP.DONE, mode="overwrite", answers=ans(onto, Subject="person")
+    )
     assert (preview.already_in_project, preview.to_add) == (1, 1)
     job = submit(curator, onto, Subject="person")
     job.refresh_from_db()

@@ -14,7 +14,7 @@ from django.urls import reverse
 from catalog import selection as selection_service
 from classification.models import BulkClassificationJob
 from projects.models import Answer, AnswerOption, Batch, Project, ProjectDataRow, Question
-from projects.services import add_rows_to_project, create_project
+from projects.services import add_rows_to_project, create_project, set_answers
 
 WIZARD = reverse("classification:wizard")
 
@@ -148,10 +148,8 @@ def test_preview_counts_come_from_the_server_side_selection(
     add_rows_to_project(curator, project, selected[:1], batch_name="old")
     add_rows_to_project(curator, project, selected[1:2], batch_name="bench", benchmark=True)
     prdr = ProjectDataRow.objects.get(project=project, data_row=selected[0])
-    answer = Answer.objects.create(
-        project=project, data_row=prdr.data_row, question=onto["q"]["Notes"], kind=Answer.Kind.LABEL, text="x"
-    )
-    assert answer.pk
+    # A label to the question the form answers: skipped in exclude mode, overwritten otherwise.
+    set_answers(curator, project, prdr.data_row, {onto["q"]["Subject"]: "person"}, kind=Answer.Kind.LABEL)
     url = reverse("classification:preview")
     html = client_in.post(url, form_data(onto, mode="exclude"), HTTP_HX_REQUEST="true").content.decode()
     assert "<html" not in html and html.lstrip().startswith('<section id="preview"')
