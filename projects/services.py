@@ -521,6 +521,15 @@ class _Echo:
 
 
 CSV_HEADER = ["global_key", "question", "kind", "answer", "set_by", "set_at"]
+# A cell a spreadsheet would read as a formula ("=HYPERLINK(...)", "@SUM(...)", ...): file
+# names, ontology names and free-text answers come from users.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """Text for a CSV cell, with a leading apostrophe where a spreadsheet would see a formula
+    (OWASP's advice for CSV injection); the apostrophe shows, the formula does not run."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def iter_label_csv(project: Project, *, kind: str = Answer.Kind.LABEL, chunk_rows: int = EXPORT_CHUNK_ROWS) -> Iterator[str]:
@@ -540,5 +549,12 @@ def iter_label_csv(project: Project, *, kind: str = Answer.Kind.LABEL, chunk_row
                         onto.options[i].value for i in sorted(ra.option_ids, key=lambda i: onto.options[i].position)
                     )
                 yield writer.writerow(
-                    [keys[row_id], onto.path(question_id), kind, answer, ra.set_by, ra.set_at.isoformat() if ra.set_at else ""]
+                    [
+                        _cell(keys[row_id]),
+                        _cell(onto.path(question_id)),
+                        kind,
+                        _cell(answer),
+                        _cell(ra.set_by),
+                        ra.set_at.isoformat() if ra.set_at else "",
+                    ]
                 )

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.middleware import HtmxDetails
 
 from catalog.models import DataRow
+from curio.ids import parse_id
 
 from . import services
 from .forms import ProjectForm
@@ -84,10 +85,8 @@ def _rows_page(project: Project, after: int) -> tuple[list[ProjectDataRow], int 
 @require_GET
 def project_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     project = _project(pk)
-    try:
-        after = max(0, int(request.GET.get("after", "0") or 0))
-    except ValueError:
-        after = 0
+    # A cursor that is not an id (text, negative, beyond 64 bits) starts from the top.
+    after = parse_id(request.GET.get("after", "")) or 0
     rows, next_after = _rows_page(project, after)
     context = {"project": project, "rows": rows, "next_after": next_after}
     if request.htmx and after:

@@ -80,3 +80,11 @@ def test_select_all_on_a_filter_with_an_infinite_number_selects_what_the_grid_sh
     params = {"dataset": scored_rows[0].dataset_id, "f": "score", "op": "eq", "v": "inf"}
     assert client_in.post("/selection/all/", params, HTTP_HX_REQUEST="true").status_code == 200
     assert selection_service.selected_rows(selection_service.get_selection(curator)).count() == 2
+
+
+def test_an_absurd_project_page_cursor_starts_from_the_top(client_in, curator, rows):
+    from projects.demo import create_demo_project
+
+    project = create_demo_project(curator)
+    for after in ["9223372036854775808", HUGE, "-3", "abc"]:
+        assert client_in.get(f"/projects/{project.pk}/", {"after": after}).status_code == 200

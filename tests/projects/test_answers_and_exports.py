@@ -82,6 +82,21 @@ def test_csv_export_has_one_line_per_answer_with_the_question_path(labelled: dic
     assert {r["kind"] for r in records} == {"label"}
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(
+    demo_project: Project, make_rows: Any, curator: Any
+) -> None:
+    (row,) = make_rows("photos", ["=HYPERLINK(1).png"])
+    add_rows_to_project(curator, demo_project, [row], batch_name="b", step="done")
+    q = {question.name: question for question in demo_project.ontology.questions.all()}
+    set_answers(curator, demo_project, row, {q["Subject"]: "person", q["Notes"]: '=cmd|" /C calc"!A0'})
+    records = list(csv.DictReader(io.StringIO("".join(iter_label_csv(demo_project)))))
+    assert {r["global_key"] for r in records} == {"'=HYPERLINK(1).png"}
+    notes = next(r for r in records if r["question"] == "Notes")
+    assert notes["answer"] == '\'=cmd|" /C calc"!A0'
+    for record in records:
+        assert not any(cell.startswith(("=", "+", "-", "@")) for cell in record.values())
+
+
 def test_setting_an_answer_again_replaces_it(labelled: dict[str, Any], curator: Any) -> None:
     project, q, rows = labelled["project"], labelled["q"], labelled["rows"]
     set_answers(curator, project, rows[0], {q["Qualities"]: ["dark"]})
