@@ -11,6 +11,7 @@ from django import forms
 from projects.models import ProjectDataRow
 
 from .models import BulkClassificationJob
+from .services import BATCH_NAME_MAX
 
 PRIORITY_CHOICES = [(1, "1 (highest)"), (2, "2"), (3, "3"), (4, "4"), (5, "5 (lowest)")]
 
@@ -38,7 +39,7 @@ class BatchOptionsForm(forms.Form):
     mode = forms.ChoiceField(
         label="Existing labels", choices=BulkClassificationJob.Mode.choices, initial=BulkClassificationJob.Mode.OVERWRITE
     )
-    batch_name = forms.CharField(label="Batch name", max_length=200, strip=True)
+    batch_name = forms.CharField(label="Batch name", max_length=BATCH_NAME_MAX, strip=True)
     priority = forms.TypedChoiceField(label="Priority", choices=PRIORITY_CHOICES, coerce=int, initial=5)
 
     def value(self, name: str) -> object:

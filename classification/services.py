@@ -147,6 +147,10 @@ def parse_answers(project: Project, data: QueryDict) -> dict[str, Any]:
     return {qid: answer for qid, answer in raw.items() if int(qid) in visible}
 
 
+# A free-text answer's limit (the input's maxlength says the same to the browser).
+TEXT_ANSWER_MAX = 2000
+
+
 def validate_answers(project: Project, answers: dict[str, Any]) -> dict[str, str]:
     """Every required question, and every required sub-question under a chosen option, must be
     answered; at least one answer must be given at all."""
@@ -155,6 +159,11 @@ def validate_answers(project: Project, answers: dict[str, Any]) -> dict[str, str
         for node in top.walk():
             if node.question.required and str(node.question.pk) not in answers:
                 errors[f"q{node.question.pk}"] = f"“{node.question.name}” is required."
+            text = answers.get(str(node.question.pk), {}).get("text", "")
+            if len(text) > TEXT_ANSWER_MAX:
+                errors[f"q{node.question.pk}"] = (
+                    f"“{node.question.name}”: at most {TEXT_ANSWER_MAX:,} characters (this answer has {len(text):,})."
+                )
     if not answers and not errors:
         errors["answers"] = "Answer at least one question."
     return errors
@@ -167,8 +176,26 @@ def default_batch_name(user: User) -> str:
     return f"bulk-{timezone.localtime():%Y-%m-%d-%H%M%S}"
 
 
+# Batch.name holds 200 characters: this leaves room for the suffix of a split ("_12") and
+# of a clash met while the job runs ("-3").
+BATCH_NAME_MAX = 180
+
+
 def batch_name_taken(project: Project, name: str) -> bool:
     return Batch.objects.filter(project=project, name=name.strip()).exists()
+
+
+def batch_name_error(project: Project, name: str) -> str | None:
+    """Why this batch name cannot be used in the project, or None: the one rule for the live
+    check, the preview and the submit."""
+    name = name.strip()
+    if not name:
+        return "Give the batch a name."
+    if len(name) > BATCH_NAME_MAX:
+        return f"Batch names are at most {BATCH_NAME_MAX} characters."
+    if batch_name_taken(project, name):
+        return f"Project “{project.name}” already has a batch named “{name}”."
+    return None
 
 
 # --- Preview ------------------------------------------------------------------------------
@@ -281,12 +308,9 @@ def submit_bulk_classification(
     if on_existing not in BulkClassificationJob.Mode.values:
         errors["mode"] = f"Unknown choice for existing labels “{on_existing}”."
     batch_name = batch_name.strip()
-    if not batch_name:
-        errors["batch_name"] = "Give the batch a name."
-    elif len(batch_name) > 180:
-        errors["batch_name"] = "Batch names are at most 180 characters."
-    elif batch_name_taken(project, batch_name):
-        errors["batch_name"] = f"Project “{project.name}” already has a batch named “{batch_name}”."
+    batch_problem = batch_name_error(project, batch_name)
+    if batch_problem:
+        errors["batch_name"] = batch_problem
     if not (isinstance(priority, int) and 1 <= priority <= 5):
         errors["priority"] = "Priority is 1 (highest) to 5 (lowest)."
     selection = selection_service.get_selection(user)

@@ -213,13 +213,13 @@ def batch_name_check(request: HtmxHttpRequest) -> HttpResponse:
     errors: dict[str, str] = {}
     project = _project_from(request.GET, errors)
     name = request.GET.get("batch_name", "").strip()
-    context: dict[str, Any] = {
-        "project": project,
-        "batch_taken": project is not None and _batch_taken(project, name),
-        "errors": {},
-    }
+    taken = project is not None and _batch_taken(project, name)
+    context: dict[str, Any] = {"project": project, "batch_taken": taken, "errors": {}}
     if not name:
         context["errors"] = {"batch_name": "Batch name: enter a name."}
+    elif project is not None and not taken:
+        problem = services.batch_name_error(project, name)
+        context["errors"] = {"batch_name": problem} if problem else {}
     if not request.htmx:
         return redirect(reverse("classification:wizard") + "?" + request.GET.urlencode())
     return render(request, "classification/wizard.html#batch_check", context)
@@ -251,12 +251,18 @@ def preview(request: HtmxHttpRequest) -> HttpResponse:
         missing = services.validate_answers(project, answers)
         if missing:
             errors["answers"] = "Answer the required questions first: " + " ".join(missing.values())
+    if project is not None and options is not None:
+        # Counts still come with a bad batch name: the name is fixed in a moment, the
+        # counts are what the curator came for.
+        batch_problem = services.batch_name_error(project, options["batch_name"])
+        if batch_problem:
+            errors["batch_name"] = batch_problem
     if project is not None and options is not None and "answers" not in errors:
         result = services.preview_bulk_classification(
             _user(request), project, step=options["step"], mode=options["mode"], answers=answers, batch_name=options["batch_name"]
         )
     if request.htmx:
-        return render(request, "classification/wizard.html#preview", {"preview": result, "errors": errors})
+        return render(request, "classification/wizard.html#preview", {"preview": result, "errors": errors, "fragment": True})
     context = _wizard_context(request, params=request.POST, errors=errors, preview=result)
     return render(request, "classification/wizard.html", context)
 

@@ -310,3 +310,39 @@ def test_preview_checks_required_answers_before_counting(client_in: Client, onto
     body = client_in.post("/classification/wizard/preview/", data, HTTP_HX_REQUEST="true").content.decode()
     assert "Answer the required questions first" in body and "“Subject” is required." in body
     assert 'data-count="to_add"' not in body
+
+
+@pytest.mark.parametrize(
+    ("batch_name", "message"),
+    [
+        ("", "Batch name"),
+        ("x" * 181, "at most 180 characters"),
+        ("x" * 10_000, "at most 180 characters"),
+        ("taken", "already has a batch named “taken”"),
+    ],
+)
+def test_one_batch_name_rule_in_the_live_check_the_preview_and_the_submit(
+    client_in: Client, onto: dict[str, Any], selected: list[Any], batch_name: str, message: str
+) -> None:
+    Batch.objects.create(project=onto["project"], name="taken")
+    check = client_in.get(
+        reverse("classification:batch_check"), {"project": onto["project"].pk, "batch_name": batch_name}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "error" in check
+    preview = client_in.post(reverse("classification:preview"), form_data(onto, batch_name=batch_name), HTTP_HX_REQUEST="true")
+    assert message in preview.content.decode()
+    client_in.post(reverse("classification:submit"), form_data(onto, batch_name=batch_name), HTTP_HX_REQUEST="true")
+    assert not BulkClassificationJob.objects.exists()
+
+
+def test_a_free_text_answer_over_the_limit_is_refused_next_to_its_field(
+    client_in: Client, onto: dict[str, Any], selected: list[Any]
+) -> None:
+    notes = onto["q"]["Notes"]
+    data = form_data(onto, **{f"q{notes.pk}": "n" * 2001})
+    html = client_in.post(reverse("classification:submit"), data, HTTP_HX_REQUEST="true").content.decode()
+    assert "“Notes”: at most 2,000 characters (this answer has 2,001)." in html
+    assert not BulkClassificationJob.objects.exists()
+    data = form_data(onto, **{f"q{notes.pk}": "n" * 2000})
+    client_in.post(reverse("classification:submit"), data, HTTP_HX_REQUEST="true")
+    assert BulkClassificationJob.objects.get().answers[str(notes.pk)] == {"text": "n" * 2000}
