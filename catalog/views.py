@@ -4,6 +4,7 @@ bar, and the projector (a 2-D map of an embedding space)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -455,22 +456,30 @@ def projector_points(request: HtmxHttpRequest) -> JsonResponse:
     )
 
 
+def _finite(value: object) -> float:
+    """A coordinate: a finite number (an infinite corner would draw around every row)."""
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
 def _shape_ids(request: HtmxHttpRequest, projection: projector.Projection) -> list[int]:
     """Row ids inside the posted box (x0, y0, x1, y1) or lasso (`points`: [[x, y], ...]), in
     the map's [0, 1] frame."""
     shape = request.POST.get("shape", "")
     if shape == "box":
         try:
-            corners = {name: float(request.POST.get(name, "")) for name in ("x0", "y0", "x1", "y1")}
+            corners = {name: _finite(request.POST.get(name, "")) for name in ("x0", "y0", "x1", "y1")}
         except ValueError as exc:
-            raise projector.ProjectorError("A box needs numeric corners x0, y0, x1, y1.") from exc
+            raise projector.ProjectorError("A box needs finite numeric corners x0, y0, x1, y1.") from exc
         return projector.select_box(projection, **corners)
     if shape == "lasso":
         try:
             polygon = json.loads(request.POST.get("points", ""))
-            points = [(float(x), float(y)) for x, y in polygon]
+            points = [(_finite(x), _finite(y)) for x, y in polygon]
         except (ValueError, TypeError) as exc:
-            raise projector.ProjectorError("A lasso needs `points` as a JSON list of [x, y] pairs.") from exc
+            raise projector.ProjectorError("A lasso needs `points` as a JSON list of finite [x, y] pairs.") from exc
         return projector.select_lasso(projection, points)
     raise projector.ProjectorError(f"Unknown selection shape '{shape}': use box or lasso.")
 

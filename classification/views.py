@@ -363,6 +363,14 @@ def mark_read(request: HtmxHttpRequest) -> HttpResponse:
 def resume(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Re-queue a failed or stalled job of this user; it continues from its last chunk."""
     job = _own_job(request, pk)
+    if job.status == BulkClassificationJob.Status.SUCCEEDED:
+        # A stale panel (another tab) may still offer it: say so rather than pretend.
+        text = f"Job “{job.batch_name}” already finished: there is nothing to resume."
+        if not request.htmx:
+            messages.info(request, text)
+            return redirect("classification:panel")
+        response = render(request, "classification/notifications.html#panel_response", _panel_context(request))
+        return trigger_client_event(response, "curioError", {"message": text})
     services.resume_job(_user(request), job)
     if not request.htmx:
         messages.success(request, f"Job {job.batch_name} resumed.")

@@ -145,6 +145,23 @@ def test_bad_shape_is_named_and_escaped_and_selects_nothing(client_in, curator, 
     assert svc.selection_count(svc.get_selection(curator)) == 0
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"shape": "lasso", "points": "[[1e999, 0], [1, 0], [1, 1]]"},
+        {"shape": "lasso", "points": "[[-Infinity, -Infinity], [Infinity, -Infinity], [Infinity, Infinity]]"},
+        {"shape": "box", "x0": "-inf", "y0": "-inf", "x1": "inf", "y1": "inf"},
+        {"shape": "box", "x0": "nan", "y0": "0", "x1": "1", "y1": "1"},
+    ],
+)
+def test_shapes_with_infinite_coordinates_are_refused_not_drawn_around_everything(client_in, curator, zoo, htmx_headers, shape):
+    response = client_in.post(
+        reverse("catalog:projector_select"), {**shape, "filter_qs": "", "map_space": zoo.pk}, **htmx_headers
+    )
+    assert "finite" in json.loads(response["HX-Trigger"])["curioError"]["message"]
+    assert svc.selection_count(svc.get_selection(curator)) == 0
+
+
 def test_large_maps_are_computed_in_a_background_job_and_cached(client_in, zoo, settings, tmp_path):
     settings.CURIO_PROJECTOR_SYNC_LIMIT = 10
     settings.CURIO_PROJECTOR_CACHE_DIR = str(tmp_path)

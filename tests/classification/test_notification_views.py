@@ -131,6 +131,19 @@ def test_resume_requeues_a_failed_job_and_triggers_job_started(
     assert job.status == Status.SUCCEEDED and job.processed_rows == 2
 
 
+def test_resuming_a_finished_job_says_there_is_nothing_to_resume(
+    client_in: Client, curator: User, demo_project: Project, django_capture_on_commit_callbacks: Any
+) -> None:
+    job = make_job(curator, demo_project, status=Status.SUCCEEDED, batch_name="done-batch")
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client_in.post(reverse("classification:resume", args=[job.pk]), HTTP_HX_REQUEST="true")
+    message = json.loads(response["HX-Trigger"])["curioError"]["message"]
+    assert message == "Job “done-batch” already finished: there is nothing to resume."
+    assert not callbacks  # nothing queued
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED
+
+
 def test_another_user_cannot_see_or_resume_my_job(
     client_in: Client, curator: User, other_curator: User, demo_project: Project
 ) -> None:
