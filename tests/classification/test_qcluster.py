@@ -44,12 +44,12 @@ def broker_async(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Conf, "SYNC", False)
 
 
-def start_cluster(chunk_size: int) -> subprocess.Popen[bytes]:
+def start_cluster(chunk_size: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "curio.settings",
         "DATABASE_URL": _database_url(),
-        "CURIO_Q_WORKERS": "1",
+        "CURIO_Q_WORKERS": str(workers),
         "CURIO_JOB_CHUNK_SIZE": str(chunk_size),
         "CURIO_Q_NAME": str(settings.Q_CLUSTER["name"]),
     }
@@ -199,3 +199,49 @@ def test_sigkill_mid_job_then_resume_equals_a_clean_run(client_in, curator, demo
     assert job.counts == clean.counts
     assert Answer.objects.filter(project=demo_project).count() == Answer.objects.filter(project=clean_project).count()
     assert len(ids) == 4000
+
+
+def test_two_jobs_on_the_same_rows_at_once_never_leave_a_half_applied_row(
+    client_in, curator, demo_project, broker_async, cluster_factory
+):  # type: ignore[no-untyped-def]
+    """Two workers run two jobs over the same 2,000 rows in interleaved chunks: A answers
+    Subject = animal with Species = cat (plus Qualities and Notes), B answers Subject = person,
+    which replaces Subject and the Species nested under it. Whichever chunk lands last, a row
+    holds one job's answer to Subject whole: animal with its cat, or person with no Species."""
+    make_catalog(2000)
+    selection_service.select_all(curator, QueryDict("f=folder&op=eq&v=c"))
+    wizard_post(client_in, demo_project, batch="job-a")
+    q = {x.name: x for x in Question.objects.filter(ontology=demo_project.ontology)}
+    person = q["Subject"].options.get(value="person")
+    data = {"project": str(demo_project.pk), f"q{q['Subject'].pk}": str(person.pk), "step": "done", "mode": "overwrite"}
+    response = client_in.post(
+        "/classification/wizard/submit/", {**data, "batch_name": "job-b", "priority": "3"}, HTTP_HX_REQUEST="true"
+    )
+    assert "jobStarted" in response["HX-Trigger"]
+    cluster_factory.append(start_cluster(chunk_size=50, workers=2))
+    wait_for(
+        lambda: BulkClassificationJob.objects.filter(status__in=["succeeded", "failed"]).count() == 2,
+        timeout=180,
+        what="both jobs to finish",
+    )
+    jobs = {job.batch_name: job for job in BulkClassificationJob.objects.all()}
+    assert {name: job.status for name, job in jobs.items()} == {"job-a": "succeeded", "job-b": "succeeded"}
+    assert jobs["job-a"].processed_rows == jobs["job-b"].processed_rows == 2000
+
+    labels = Answer.objects.filter(project=demo_project, kind="label")
+    subject = dict(
+        AnswerOption.objects.filter(answer__in=labels.filter(question=q["Subject"])).values_list("data_row_id", "option__value")
+    )
+    species = dict(
+        AnswerOption.objects.filter(answer__in=labels.filter(question=q["Species"])).values_list("data_row_id", "option__value")
+    )
+    assert len(subject) == 2000 and set(subject.values()) <= {"animal", "person"}
+    animals = {row for row, value in subject.items() if value == "animal"}
+    assert set(species) == animals and set(species.values()) <= {"cat"}
+    # Each row's Subject and its Species come from the same job.
+    assert not labels.filter(question=q["Species"]).exclude(job=jobs["job-a"]).exists()
+    assert set(labels.filter(question=q["Subject"], data_row_id__in=animals).values_list("job__batch_name", flat=True)) <= {
+        "job-a"
+    }
+    # B answered only Subject: A's other answers stay on every row.
+    assert labels.filter(question=q["Qualities"]).count() == labels.filter(question=q["Notes"]).count() == 2000
