@@ -62,3 +62,11 @@ def page(browser, live_server, curator):  # type: ignore[no-untyped-def]
 def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def wait_for_every_box(page, *, checked: bool) -> None:  # type: ignore[no-untyped-def]
+    """Wait until every tile's box in the grid is ticked (or none is). The selection bar and
+    the tiles update from the same response but not in the same instant, so asserting the
+    boxes right after the bar's count races; waiting still fails if they never change."""
+    test = "box.checked" if checked else "!box.checked"
+    page.wait_for_function(f"[...document.querySelectorAll('#grid .select-row')].every((box) => {test})")

@@ -6,7 +6,7 @@ import pytest
 
 from catalog import selection as svc
 
-from .conftest import screenshot
+from .conftest import screenshot, wait_for_every_box
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +52,7 @@ def test_shift_click_select_all_and_untick(page, live_server, curator, make_rows
     page.wait_for_selector("#match-count:has-text('10 rows match')")
     page.locator("#select-all").click()
     page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '10'")
-    assert all(box.is_checked() for box in page.locator("#grid .select-row").all())
+    wait_for_every_box(page, checked=True)
     animals = [r for r in newest_first if r.global_key.startswith("animals/")]
     page.locator(f"#sel-{animals[0].pk}").click()
     page.locator(f"#sel-{animals[2].pk}").click()
@@ -72,4 +72,4 @@ def test_shift_click_select_all_and_untick(page, live_server, curator, make_rows
     # Clear.
     page.locator("#clear-selection").click()
     page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '0'")
-    assert not any(box.is_checked() for box in page.locator("#grid .select-row").all())
+    wait_for_every_box(page, checked=False)

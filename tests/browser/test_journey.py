@@ -24,7 +24,7 @@ from projects.models import Question
 # The real-worker helpers of the qcluster integration test, reused rather than copied.
 from tests.classification.test_qcluster import broker_async, cluster_factory, start_cluster  # noqa: F401
 
-from .conftest import screenshot
+from .conftest import screenshot, wait_for_every_box
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
@@ -200,7 +200,7 @@ def test_curator_journey(browser, live_server, curator, demo_project, photos_dir
         )
         page.locator("#select-all").click()
         wait_for_count(page, ANIMALS)
-        assert all(box.is_checked() for box in page.locator("#grid .select-row").all())
+        wait_for_every_box(page, checked=True)
         assert page.evaluate("window.indicated") is True
         page.locator("#htmx-indicator").wait_for(state="hidden")  # and it goes away again
         page.locator(f"#sel-{tiles[0]}").click()

@@ -8,7 +8,7 @@ import pytest
 from catalog import selection as svc
 from tests.vectors import toy_space
 
-from .conftest import screenshot
+from .conftest import screenshot, wait_for_every_box
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +37,8 @@ def test_find_similar_select_all_results_and_open_the_wizard(page, live_server, 
     page.get_by_role("button", name="Select all results").click()
     page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '4'")
     assert page.locator("#selection-bar .selection-count").inner_text() == "(4) selected"
-    assert all(box.is_checked() for box in page.locator("#grid .select-row").all())
+    wait_for_every_box(page, checked=True)
+    assert page.locator("#grid .select-row").count() == 4
     assert set(svc.selected_rows(svc.get_selection(curator)).values_list("id", flat=True)) == set(expected)
     screenshot(page, "search-select-all")
 
