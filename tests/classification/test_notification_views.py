@@ -195,3 +195,30 @@ def test_panel_and_actions_need_login_and_csrf(curator: User, demo_project: Proj
 @pytest.mark.parametrize("method", ["get", "put"])
 def test_actions_refuse_other_methods(client_in: Client, method: str) -> None:
     assert getattr(client_in, method)(reverse("classification:mark_read")).status_code == 405
+
+
+def test_a_job_that_added_no_rows_says_no_batch_was_created(
+    client_in: Client, curator: User, demo_project: Project, make_rows: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from classification import services
+
+    rows = make_rows("photos", ["things/a.png", "things/b.png"])
+    add_rows_to_project(curator, demo_project, rows, batch_name="earlier")
+    for row in rows:
+        selection_service.set_row_selected(curator, row, selected=True)
+    subject = Question.objects.get(ontology=demo_project.ontology, name="Subject")
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.submit_bulk_classification(
+            curator,
+            demo_project,
+            answers={str(subject.pk): {"options": [subject.options.get(value="person").pk]}},
+            step="done",
+            on_existing="overwrite",
+            batch_name="never-made",
+            priority=3,
+        )
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED and job.counts["already_in_project"] == 2
+    assert not demo_project.batches.filter(name="never-made").exists()
+    html = client_in.get(PANEL, HTTP_HX_REQUEST="true").content.decode()
+    assert "No new rows, so no batch “never-made” was created" in html
