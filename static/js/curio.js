@@ -65,7 +65,27 @@
     toast(event.detail.message, "error");
   });
 
+  // A grid request that was already on its way when the selection changed brings tiles
+  // rendered with the old selection (Select all clicked while a filter change loads). Its
+  // swap would untick boxes the server holds selected, so the grid is fetched once more.
+  let gridRequests = 0;
+  let gridStale = false;
+  const isGridRequest = (event) => event.detail.target && event.detail.target.id === "results";
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (isGridRequest(event)) gridRequests++;
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (!isGridRequest(event)) return;
+    gridRequests = Math.max(0, gridRequests - 1);
+  });
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    if (!isGridRequest(event) || gridRequests > 0 || !gridStale) return;
+    gridStale = false;
+    htmx.ajax("GET", window.location.pathname + window.location.search, { target: "#results", swap: "outerHTML" });
+  });
+
   function onSelectionChanged(event) {
+    if (gridRequests > 0) gridStale = true;
     const detail = event.detail || {};
     if (detail.action === "all") tiles().forEach((t) => setTile(t, true));
     if (detail.action === "clear") { tiles().forEach((t) => setTile(t, false)); anchorId = null; }

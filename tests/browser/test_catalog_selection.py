@@ -73,3 +73,39 @@ def test_shift_click_select_all_and_untick(page, live_server, curator, make_rows
     page.locator("#clear-selection").click()
     page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '0'")
     wait_for_every_box(page, checked=False)
+
+
+def test_a_grid_that_was_loading_when_select_all_landed_does_not_untick_the_boxes(page, live_server, curator, make_rows):
+    """The filter's response is rendered by the server, then held back by the browser's
+    network layer until Select all (on the grid still on screen) has finished: that grid was
+    drawn with the old selection. The boxes must end up ticked, as the server holds them."""
+    rows = make_rows("held", [f"{'animals' if i % 2 else 'food'}/img-{i:02d}.png" for i in range(10)])
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("#match-count:has-text('10 rows match')")
+    held = []
+
+    def hold(route):  # type: ignore[no-untyped-def]
+        # Only the first: a later one (the refetch) goes through.
+        if route.request.headers.get("hx-target") == "results" and "key=animals" in route.request.url and not held:
+            held.append((route, route.fetch()))  # rendered now, before Select all
+        else:
+            route.continue_()
+
+    page.route("**/*", hold)
+    # One request only (typing would add the text box's own delayed one, which would then
+    # land after Select all and hide the race).
+    page.evaluate("document.getElementById('f-key').value = 'animals'; document.getElementById('filter-form').requestSubmit()")
+    for _ in range(100):  # the handler runs as Playwright dispatches events
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the filter's request was not seen"
+    page.locator("#select-all").click()
+    page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '10'")
+    route, response = held[0]
+    route.fulfill(response=response)
+    page.wait_for_selector("#match-count:has-text('5 rows match')")
+    wait_for_every_box(page, checked=True)
+    assert page.locator("#grid .select-row").count() == 5
+    assert svc.selection_count(svc.get_selection(curator)) == len(rows)
+    page.unroute("**/*")
