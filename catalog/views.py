@@ -223,7 +223,9 @@ def _selection_response(request: HtmxHttpRequest, selection: Selection, event: d
     context = _selection_context(selection, request.POST.get("filter_qs", ""))
     response = render(request, "catalog/browse.html#selection_bar", context)
     event["count"] = context["selection_count"]
-    return trigger_client_event(response, "selectionChanged", event)
+    # After the swap, so the event reaches <body> even when the element that sent the request
+    # was swapped out meanwhile (Select all inside a grid that a filter request replaced).
+    return trigger_client_event(response, "selectionChanged", event, after="swap")
 
 
 def _row_from_post(request: HtmxHttpRequest) -> DataRow:
@@ -263,7 +265,7 @@ def selection_all(request: HtmxHttpRequest) -> HttpResponse:
         selection = selection_service.get_selection(_user(request))
         response = _selection_response(request, selection, {"action": "error"})
         if request.htmx:
-            response = trigger_client_event(response, "curioError", {"message": str(exc)})
+            response = trigger_client_event(response, "curioError", {"message": str(exc)}, after="swap")
         return response
     return _selection_response(request, selection, {"action": "all"})
 
@@ -503,7 +505,7 @@ def projector_select(request: HtmxHttpRequest) -> HttpResponse:
             return redirect(reverse("catalog:projector") + "?" + request.POST.get("filter_qs", ""))
         selection = selection_service.get_selection(_user(request))
         response = _selection_response(request, selection, {"action": "error"})
-        return trigger_client_event(response, "curioError", {"message": str(exc)})
+        return trigger_client_event(response, "curioError", {"message": str(exc)}, after="swap")
     selection, added = selection_service.add_rows_to_selection(_user(request), ids)
     if not request.htmx:
         messages.success(request, f"Added {added} row(s) to the selection.")

@@ -109,3 +109,43 @@ def test_a_grid_that_was_loading_when_select_all_landed_does_not_untick_the_boxe
     assert page.locator("#grid .select-row").count() == 5
     assert svc.selection_count(svc.get_selection(curator)) == len(rows)
     page.unroute("**/*")
+
+
+def test_select_all_answered_after_its_grid_was_replaced_still_ticks_the_new_grid(page, live_server, curator, make_rows):
+    """Select all is sent from a grid that a filter response then replaces before Select
+    all's own response arrives: its event must still reach the page and tick the new tiles
+    (which the server drew before Select all)."""
+    rows = make_rows("swapped", [f"{'animals' if i % 2 else 'food'}/img-{i:02d}.png" for i in range(10)])
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("#match-count:has-text('10 rows match')")
+    held: dict[str, tuple] = {}
+
+    def hold(route):  # type: ignore[no-untyped-def]
+        request = route.request
+        if request.headers.get("hx-target") == "results" and "key=animals" in request.url and "grid" not in held:
+            held["grid"] = (route, route.fetch())
+        elif request.url.endswith("/selection/all/") and "all" not in held:
+            held["all"] = (route, route.fetch())
+        else:
+            route.continue_()
+
+    def wait_held(name: str) -> None:
+        for _ in range(100):
+            if name in held:
+                return
+            page.wait_for_timeout(50)
+        raise AssertionError(f"the {name} request was not seen")
+
+    page.route("**/*", hold)
+    page.evaluate("document.getElementById('f-key').value = 'animals'; document.getElementById('filter-form').requestSubmit()")
+    wait_held("grid")  # drawn with nothing selected
+    page.locator("#select-all").click()
+    wait_held("all")  # the selection is stored; its answer waits
+    route, response = held["grid"]
+    route.fulfill(response=response)  # the stale grid replaces the one Select all came from
+    page.wait_for_selector("#match-count:has-text('5 rows match')")
+    route, response = held["all"]
+    route.fulfill(response=response)
+    page.wait_for_function("document.querySelector('#selection-bar .selection-count').dataset.count === '10'")
+    wait_for_every_box(page, checked=True)
+    assert svc.selection_count(svc.get_selection(curator)) == len(rows)

@@ -85,7 +85,12 @@ def test_box_selection_through_the_view_adds_exactly_the_cluster(client_in, cura
         reverse("catalog:projector_select"), {"shape": "box", "filter_qs": "", "map_space": zoo.pk, **box}, **htmx_headers
     )
     assert response.status_code == 200 and "<html" not in response.content.decode()
-    assert json.loads(response["HX-Trigger"])["selectionChanged"] == {"action": "add", "added": 10, "inside": 10, "count": 10}
+    assert json.loads(response["HX-Trigger-After-Swap"])["selectionChanged"] == {
+        "action": "add",
+        "added": 10,
+        "inside": 10,
+        "count": 10,
+    }
     assert "(10) selected" in response.content.decode()
     assert set(svc.selected_rows(svc.get_selection(curator)).values_list("id", flat=True)) == folder_ids("dog")
 
@@ -104,7 +109,7 @@ def test_lasso_selection_adds_to_what_is_already_selected(client_in, curator, zo
         {"shape": "lasso", "points": json.dumps(polygon), "filter_qs": "", "map_space": zoo.pk},
         **htmx_headers,
     )
-    inside = json.loads(response["HX-Trigger"])["selectionChanged"]
+    inside = json.loads(response["HX-Trigger-After-Swap"])["selectionChanged"]
     selected = set(svc.selected_rows(svc.get_selection(curator)).values_list("id", flat=True))
     assert folder_ids("car") <= selected and first_cat in selected
     assert inside["count"] == len(selected) == 1 + inside["added"]
@@ -134,14 +139,14 @@ def test_bad_shape_is_named_and_escaped_and_selects_nothing(client_in, curator, 
     response = client_in.post(
         reverse("catalog:projector_select"), {"shape": "<b>star</b>", "filter_qs": "", "map_space": zoo.pk}, **htmx_headers
     )
-    message = json.loads(response["HX-Trigger"])["curioError"]["message"]
+    message = json.loads(response["HX-Trigger-After-Swap"])["curioError"]["message"]
     assert message == "Unknown selection shape '<b>star</b>': use box or lasso."  # JSON; htmx shows it as text
     response = client_in.post(
         reverse("catalog:projector_select"),
         {"shape": "lasso", "points": "[[0, 0], [1]]", "filter_qs": "", "map_space": zoo.pk},
         **htmx_headers,
     )
-    assert "A lasso needs" in json.loads(response["HX-Trigger"])["curioError"]["message"]
+    assert "A lasso needs" in json.loads(response["HX-Trigger-After-Swap"])["curioError"]["message"]
     assert svc.selection_count(svc.get_selection(curator)) == 0
 
 
@@ -158,7 +163,7 @@ def test_shapes_with_infinite_coordinates_are_refused_not_drawn_around_everythin
     response = client_in.post(
         reverse("catalog:projector_select"), {**shape, "filter_qs": "", "map_space": zoo.pk}, **htmx_headers
     )
-    assert "finite" in json.loads(response["HX-Trigger"])["curioError"]["message"]
+    assert "finite" in json.loads(response["HX-Trigger-After-Swap"])["curioError"]["message"]
     assert svc.selection_count(svc.get_selection(curator)) == 0
 
 

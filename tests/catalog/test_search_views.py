@@ -125,7 +125,7 @@ def test_select_all_selects_exactly_the_ranked_results_and_stays_frozen(client_i
     filter_qs = f"f=folder&op=eq&v=odd&similar={rows[0].pk}&top_k=3"
     response = client_in.post(reverse("catalog:selection_all"), {"filter_qs": filter_qs}, **htmx_headers)
     assert response.status_code == 200 and "<html" not in response.content.decode()
-    trigger = json.loads(response["HX-Trigger"])
+    trigger = json.loads(response["HX-Trigger-After-Swap"])
     assert trigger["selectionChanged"] == {"action": "all", "count": 3}
     expected = set(by_angle(rows, only=lambda i: i % 2 == 1)[:3])
     selection = svc.get_selection(curator)
@@ -223,7 +223,7 @@ def test_text_search_without_clip_weights_shows_what_to_set_and_the_rest_works(c
 def test_select_all_refuses_a_search_that_cannot_run(client_in, curator, toy, settings, htmx_headers):
     settings.CURIO_CLIP_PRETRAINED = ABSENT
     response = client_in.post(reverse("catalog:selection_all"), {"filter_qs": "q=cat"}, **htmx_headers)
-    assert "CLIP is unavailable" in json.loads(response["HX-Trigger"])["curioError"]["message"]
+    assert "CLIP is unavailable" in json.loads(response["HX-Trigger-After-Swap"])["curioError"]["message"]
     assert svc.selection_count(svc.get_selection(curator)) == 0
 
 

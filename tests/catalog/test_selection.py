@@ -29,7 +29,7 @@ def test_tick_and_untick_update_the_count_bar(client_in, curator, rows):
     response = post(client_in, "/selection/toggle/", {"row": rows[0].pk, "selected": "1"})
     body = response.content.decode()
     assert "(1) selected" in body and "<html" not in body
-    assert json.loads(response["HX-Trigger"])["selectionChanged"]["count"] == 1
+    assert json.loads(response["HX-Trigger-After-Swap"])["selectionChanged"]["count"] == 1
     post(client_in, "/selection/toggle/", {"row": rows[3].pk, "selected": "1"})
     response = post(client_in, "/selection/toggle/", {"row": rows[0].pk, "selected": "0"})
     assert "(1) selected" in response.content.decode()
@@ -69,7 +69,7 @@ def test_shift_click_can_unselect_a_range(client_in, curator, rows):
 def test_select_all_then_untick_keeps_the_rest(client_in, curator, rows):
     response = post(client_in, "/selection/all/", {"filter_qs": "f=folder&op=eq&v=animals"})
     assert "(6) selected" in response.content.decode()
-    assert json.loads(response["HX-Trigger"])["selectionChanged"]["action"] == "all"
+    assert json.loads(response["HX-Trigger-After-Swap"])["selectionChanged"]["action"] == "all"
     post(client_in, "/selection/toggle/", {"row": rows[1].pk, "selected": "0"})
     post(client_in, "/selection/toggle/", {"row": rows[3].pk, "selected": "0"})
     response = post(client_in, "/selection/toggle/", {"row": rows[0].pk, "selected": "1"})  # a food row, added by hand
@@ -93,7 +93,7 @@ def test_select_all_refuses_a_broken_filter(client_in, curator, rows, make_rows)
     make_rows(rows[0].dataset, ["x.png"], [{"weight": 1}], {"weight": "number"})
     response = post(client_in, "/selection/all/", {"filter_qs": "f=weight&op=range&v=abc"})
     assert "(0) selected" in response.content.decode()
-    assert "curioError" in json.loads(response["HX-Trigger"])
+    assert "curioError" in json.loads(response["HX-Trigger-After-Swap"])
 
 
 def test_clear_empties_the_selection(client_in, curator, rows):
