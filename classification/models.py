@@ -6,7 +6,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from projects.models import Project, ProjectDataRow
+from projects.models import Answer, Project, ProjectDataRow
+
+
+def answer_kind_for(step: str) -> str:
+    """Initial labeling gets pre-labels; every later step gets labels."""
+    return Answer.Kind.PRELABEL if step == ProjectDataRow.Step.INITIAL_LABELING else Answer.Kind.LABEL
 
 
 class BulkClassificationJob(models.Model):
@@ -87,10 +92,7 @@ class BulkClassificationJob(models.Model):
 
     @property
     def answer_kind(self) -> str:
-        """Initial labeling gets pre-labels; every later step gets labels."""
-        from projects.models import Answer
-
-        return Answer.Kind.PRELABEL if self.step == ProjectDataRow.Step.INITIAL_LABELING else Answer.Kind.LABEL
+        return answer_kind_for(self.step)
 
 
 class Notification(models.Model):

@@ -20,7 +20,7 @@ from catalog import selection as selection_service
 from catalog.models import DataRow, SelectionItem
 from projects.models import Answer, Batch, Option, Project, ProjectDataRow, Question
 
-from .models import BulkClassificationJob, JobSelectionItem, Notification
+from .models import BulkClassificationJob, JobSelectionItem, Notification, answer_kind_for
 
 CONSENSUS_REASON = "Consensus projects need several labelers per row; bulk classification writes one answer per row."
 
@@ -97,11 +97,6 @@ def replaced_question_ids(onto: _Ontology, answers: dict[str, Any]) -> set[int]:
     for qid in answers:
         replaced |= {int(qid)} | onto.descendants(int(qid))
     return replaced
-
-
-def answer_kind_for(step: str) -> str:
-    """Initial labeling gets pre-labels; every later step gets labels."""
-    return Answer.Kind.PRELABEL if step == ProjectDataRow.Step.INITIAL_LABELING else Answer.Kind.LABEL
 
 
 def question_tree(project: Project, answers: dict[str, Any]) -> list[QuestionNode]:
