@@ -129,9 +129,10 @@ Q_CLUSTER: dict[str, object] = {
     "max_attempts": 3,
     "catch_up": False,
     "label": "Background jobs",
-    # ORM broker: how often an idle worker looks for new jobs. One poll is an indexed read of
-    # an empty queue table (well under a millisecond), so 20 a second cost under 1 % of a
-    # core, and a submitted job starts within ~50 ms instead of ~200.
+    # ORM broker: how often an idle worker looks for new jobs. A submitted job starts within
+    # ~50 ms instead of ~200 (a 100k-row job takes half a second, so the wait is a tenth of
+    # it). Measured on the 2-core machine: an idle cluster uses ~3 % of a core at 0.05 s
+    # against ~1 % at 0.2 s. The Redis broker blocks instead of polling.
     "poll": 0.05,
 }
 if REDIS_URL:
